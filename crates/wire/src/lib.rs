@@ -1,0 +1,12 @@
+//! Daytona's wire formats.
+//!
+//! Every format is a zero-copy view (`Packet<T: AsRef<[u8]>>`) whose
+//! `new_checked` validates lengths so that no accessor can panic afterwards,
+//! plus a `Repr` that `parse`s a view into a small typed struct and `emit`s it
+//! back. Nothing here allocates or panics on any input.
+#![forbid(unsafe_code)]
+
+pub mod seq;
+pub mod tcp;
+
+pub use seq::SeqNum;

@@ -1,0 +1,197 @@
+//! Typed events. Every protocol decision the engine takes is published as an
+//! [`Event`] carrying the connection id, the time and the application's tag,
+//! so it can be correlated with what the application was doing.
+
+use crate::cc::CaState;
+use crate::tcp::State;
+use crate::time::{Duration, Instant};
+use daytona_wire::SeqNum;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Identifies one connection within a stack for its whole life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ConnId(pub u64);
+
+/// One event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub time: Instant,
+    /// The connection, or `ConnId(0)` for stack-wide events.
+    pub conn: ConnId,
+    /// The application's tag on the connection at the time (0 if none).
+    pub tag: u64,
+    pub kind: EventKind,
+}
+
+/// Why the congestion window or ssthresh changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CwndCause {
+    /// Initial window (RFC 6928 / configuration).
+    Init,
+    /// Growth on an ACK (slow start or congestion avoidance).
+    Ack,
+    /// Reduction on entering fast recovery.
+    FastRecovery,
+    /// Inflation/deflation during fast recovery (RFC 6582).
+    RecoveryAck,
+    /// Exit from fast recovery (RFC 6582 §3.2 step 3).
+    RecoveryExit,
+    /// Reduction after a retransmission timeout (RFC 5681 §3.1).
+    Rto,
+    /// Restart after idle (RFC 5681 §4.1).
+    IdleRestart,
+    /// Restored because a loss response was spurious.
+    Undo,
+    /// Set by the controller through `cong_control` or an event hook.
+    Controller,
+    /// Path MTU changed.
+    MssChange,
+}
+
+/// Why a segment was retransmitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetransmitCause {
+    /// Retransmission timer expired (RFC 6298 §5).
+    Rto,
+    /// Fast retransmit on duplicate ACKs (RFC 5681 §3.2).
+    FastRetransmit,
+    /// NewReno partial ACK (RFC 6582 §3.2 step 5).
+    PartialAck,
+    /// SYN or SYN-ACK retransmission.
+    Syn,
+    /// Path MTU decreased: resend with the smaller MSS (RFC 1191 §6.5 / RFC 1122).
+    PmtuDecrease,
+}
+
+/// Why a probe segment was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// Zero-window probe from the persist timer (RFC 9293 §3.8.6.1).
+    ZeroWindow,
+    /// Keepalive probe (RFC 1122 §4.2.3.6).
+    Keepalive,
+}
+
+/// Why a RST was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RstReason {
+    /// Segment for no connection or listener (RFC 9293 §3.10.7.1).
+    NoConnection,
+    /// Unacceptable ACK in SYN-SENT / SYN-RECEIVED / LISTEN (RFC 9293 §3.10.7).
+    BadAck,
+    /// The application aborted the connection.
+    Abort,
+    /// Closed with unread received data (RFC 2525 §2.17).
+    DataLost,
+    /// Data arrived after the application shut reading and closed (RFC 9293 §3.10.7.4).
+    DataAfterClose,
+    /// Retries exhausted / user timeout.
+    Timeout,
+    /// Accept backlog or memory limit.
+    ResourceLimit,
+}
+
+/// Why an incoming segment was dropped without changing state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Failed the acceptability test (RFC 9293 §3.10.7.4).
+    Unacceptable,
+    /// PAWS rejected an old timestamp (RFC 7323 §5).
+    Paws,
+    /// ACK for data never sent (RFC 9293 §3.10.7.4, RFC 5961 §5).
+    AckOfUnsent,
+    /// ACK too old (RFC 5961 §5.2).
+    AckTooOld,
+    /// No ACK bit on a non-SYN segment.
+    NoAck,
+    /// Receive buffer full.
+    NoBufferSpace,
+    /// Malformed or not addressed to us.
+    Malformed,
+}
+
+/// Why a challenge ACK was sent (RFC 5961).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChallengeReason {
+    /// RST in window but not exactly at rcv_nxt (RFC 5961 §3.2).
+    Rst,
+    /// SYN in a synchronized state (RFC 5961 §4.2).
+    Syn,
+    /// ACK outside the acceptable range (RFC 5961 §5.2).
+    Ack,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// A connection was created.
+    ConnectionCreated {
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        active: bool,
+    },
+    /// RFC 9293 state transition.
+    StateChange { from: State, to: State },
+    /// An RTT measurement and the estimator's new values (RFC 6298 §2).
+    RttSample {
+        rtt: Duration,
+        srtt: Duration,
+        rttvar: Duration,
+        rto: Duration,
+    },
+    /// Congestion window or ssthresh changed.
+    CwndChange {
+        cwnd: u32,
+        ssthresh: u32,
+        cause: CwndCause,
+    },
+    /// The controller's state changed.
+    CaStateChange { from: CaState, to: CaState },
+    /// A segment was retransmitted.
+    Retransmit {
+        seq: SeqNum,
+        len: u32,
+        cause: RetransmitCause,
+    },
+    /// A retransmission timer fired (RFC 6298 §5.4-5.7).
+    RtoFired { backoff: u32, rto: Duration },
+    /// A probe was sent.
+    Probe { kind: ProbeKind },
+    /// Loss recovery began (RFC 5681 §3.2 / RFC 6582).
+    RecoveryStart { recover: SeqNum, cause: RetransmitCause },
+    /// Loss recovery ended (full ACK of `recover`).
+    RecoveryEnd { recover: SeqNum },
+    /// The peer's advertised window changed (scaled, bytes).
+    SendWindowUpdate { wnd: u32 },
+    /// The peer advertised a zero window.
+    ZeroWindowReceived,
+    /// We advertised a zero window.
+    ZeroWindowSent,
+    /// Effective send MSS changed (PMTU, option).
+    MssChange { mss: u32 },
+    /// An ICMP error for this connection arrived.
+    IcmpError {
+        source: Ipv4Addr,
+        icmp_type: u8,
+        code: u8,
+        /// Next-hop MTU for fragmentation-needed (RFC 1191).
+        mtu: Option<u16>,
+    },
+    /// We sent a RST.
+    RstSent { reason: RstReason },
+    /// We received an acceptable RST.
+    RstReceived,
+    /// An incoming segment was dropped.
+    SegmentDropped { reason: DropReason },
+    /// A challenge ACK was sent (or suppressed by the rate limit).
+    ChallengeAck {
+        reason: ChallengeReason,
+        suppressed: bool,
+    },
+    /// The connection failed with an error the application will see.
+    Error { error: crate::Error },
+    /// A SYN cookie was sent because the SYN queue was full.
+    SynCookieSent,
+    /// A listener's accept backlog or SYN queue overflowed.
+    ListenOverflow { local: SocketAddrV4 },
+}

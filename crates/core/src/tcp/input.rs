@@ -1,0 +1,708 @@
+//! Segment arrival: RFC 9293 §3.10.7 in the order the RFC gives, with the
+//! RFC 5961 hardening, RFC 7323 PAWS and RFC 6582 NewReno recovery.
+
+use super::connection::{Connection, IcmpError, MIN_PMTU};
+use super::recovery::AckVerdict;
+use super::state::State;
+use super::timers::TimerKind;
+use crate::cc::{AckSample, CaState};
+use crate::observe::{
+    ChallengeReason, CwndCause, DropReason, EventKind, RetransmitCause, RstReason,
+};
+use crate::time::{Duration, Instant};
+use crate::Error;
+use daytona_wire::tcp::{Control, TcpRepr};
+use daytona_wire::SeqNum;
+
+/// RFC 7323 §5.5: TS.Recent older than 24 days is invalid for PAWS.
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+/// `a < b` in the modular timestamp space (RFC 7323 §5.3).
+fn ts_before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+impl Connection {
+    /// Processes one incoming segment for this connection. The checksum was
+    /// verified and the 4-tuple matched by the stack; `ce` is the IP header's
+    /// ECN Congestion Experienced mark.
+    pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>, ce: bool) {
+        let _ = ce; // RFC 3168 ECN arrives with the congestion-control issue.
+        self.stats.segs_in += 1;
+        match self.state {
+            State::Closed | State::Listen => {}
+            State::SynSent => self.input_syn_sent(now, seg),
+            _ => self.input_synchronized(now, seg),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3: a segment arrives in SYN-SENT.
+    fn input_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        // First: check the ACK.
+        if let Some(ack) = seg.ack {
+            if ack.before_eq(self.iss) || ack.after(self.snd_max) {
+                // <SEQ=SEG.ACK><CTL=RST>, unless the segment is a RST.
+                if seg.control != Control::Rst {
+                    self.pending_rst = Some((ack, None));
+                    self.emit(
+                        now,
+                        EventKind::RstSent {
+                            reason: RstReason::BadAck,
+                        },
+                    );
+                }
+                self.emit(
+                    now,
+                    EventKind::SegmentDropped {
+                        reason: DropReason::AckOfUnsent,
+                    },
+                );
+                return;
+            }
+        }
+        // Second: the RST bit. Only with an acceptable ACK (RFC 5961 §3.2
+        // keeps this test for SYN-SENT).
+        if seg.control == Control::Rst {
+            if seg.ack.is_some() {
+                self.emit(now, EventKind::RstReceived);
+                self.fail(now, Error::ConnectionRefused);
+            }
+            return;
+        }
+        // Fourth: the SYN bit.
+        if seg.control != Control::Syn {
+            return;
+        }
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_recv = now;
+        self.negotiate_options(&seg.options, false);
+        if let Some(ts) = seg.options.timestamps {
+            self.ts_recent = ts.tsval;
+            self.ts_recent_stamp = now;
+        }
+        // RFC 7323 §2.2: the window in a SYN is never scaled.
+        self.set_send_window(now, u32::from(seg.window), seg.seq, seg.ack.unwrap_or(self.iss));
+        match seg.ack {
+            Some(ack) => {
+                self.snd_una = ack;
+                self.syn_acked(now);
+                self.set_state(now, State::Established);
+                // RFC 9293 §3.10.7.3: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+                self.ack_now = true;
+                // Data or FIN on the SYN-ACK (allowed, rare).
+                if !seg.payload.is_empty() {
+                    let data = TcpRepr {
+                        seq: seg.seq + 1,
+                        control: Control::None,
+                        ..*seg
+                    };
+                    self.process_text(now, &data);
+                }
+            }
+            None => {
+                // RFC 9293 §3.10.7.3: simultaneous open. Send
+                // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> from SYN-RECEIVED.
+                self.set_state(now, State::SynReceived);
+                self.snd_nxt = self.iss;
+                self.arm_rto(now);
+            }
+        }
+    }
+
+    /// Our SYN was acknowledged: take an RTT sample, initialise congestion
+    /// control and reset the timers the handshake used.
+    fn syn_acked(&mut self, now: Instant) {
+        if let Some((seq, sent)) = self.rtt_timed.take() {
+            if seq == self.iss && !self.syn_retransmitted {
+                self.rtt_sample(now, now - sent);
+            }
+        }
+        if self.syn_retransmitted && self.rtt.srtt().is_none() {
+            // RFC 6298 §5.7: the SYN was retransmitted and no sample exists:
+            // use 3 s for the data phase.
+            self.rtt.reset_initial(Duration::from_secs(3));
+        }
+        self.rtt.reset_backoff();
+        self.retransmits = 0;
+        self.timers.clear(TimerKind::Retransmit);
+        self.stats.last_ack_recv = Some(now);
+        let before = (self.win.cwnd, self.win.ssthresh);
+        self.win.mss = self.snd_mss;
+        // RFC 6928: IW = initial_cwnd_segments·MSS, with the negotiated MSS.
+        self.win.cwnd = self.config.initial_cwnd_segments.max(1) * self.snd_mss;
+        self.cc.init(&mut self.win, now);
+        self.note_cwnd(now, before, CwndCause::Init);
+        self.arm_keepalive(now);
+    }
+
+    /// RFC 9293 §3.10.7.4: a segment arrives in a synchronized state or in
+    /// SYN-RECEIVED.
+    fn input_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        // A retransmitted SYN in SYN-RECEIVED means our SYN-ACK was lost:
+        // answer with the SYN-ACK again.
+        if self.state == State::SynReceived
+            && seg.control == Control::Syn
+            && seg.ack.is_none()
+            && seg.seq == self.irs
+        {
+            self.snd_nxt = self.iss;
+            return;
+        }
+
+        // RFC 7323 §5.3 R1: PAWS, before the sequence check.
+        if self.ts_ok && seg.control != Control::Rst {
+            if let Some(ts) = seg.options.timestamps {
+                if ts_before(ts.tsval, self.ts_recent) && now - self.ts_recent_stamp < PAWS_IDLE {
+                    self.emit(
+                        now,
+                        EventKind::SegmentDropped {
+                            reason: DropReason::Paws,
+                        },
+                    );
+                    self.ack_now = true;
+                    return;
+                }
+            }
+        }
+
+        // First: the sequence number (RFC 9293 §3.10.7.4, four cases).
+        if !self.segment_acceptable(seg) {
+            if seg.control != Control::Rst {
+                // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+                self.ack_now = true;
+                if self.state == State::TimeWait && seg.control == Control::Fin {
+                    // RFC 9293 §3.10.7.4: a retransmitted FIN restarts 2·MSL.
+                    self.enter_time_wait(now);
+                }
+            }
+            self.emit(
+                now,
+                EventKind::SegmentDropped {
+                    reason: DropReason::Unacceptable,
+                },
+            );
+            return;
+        }
+        self.last_recv = now;
+        self.keepalive_probes = 0;
+
+        // RFC 7323 §4.3 (2): remember the timestamp to echo.
+        if let Some(ts) = seg.options.timestamps {
+            if self.ts_ok
+                && seg.seq.before_eq(self.last_ack_sent)
+                && !ts_before(ts.tsval, self.ts_recent)
+            {
+                self.ts_recent = ts.tsval;
+                self.ts_recent_stamp = now;
+            }
+        }
+
+        // Second: the RST bit (RFC 5961 §3.2).
+        if seg.control == Control::Rst {
+            if seg.seq == self.rcv_nxt {
+                self.emit(now, EventKind::RstReceived);
+                match self.state {
+                    State::SynReceived if !self.active_open => self.enter_closed(now),
+                    State::SynReceived => self.fail(now, Error::ConnectionRefused),
+                    State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                        self.fail(now, Error::ConnectionReset)
+                    }
+                    _ => self.enter_closed(now),
+                }
+            } else {
+                // RFC 5961 §3.2: in window but not exact: challenge ACK.
+                self.challenge_ack(now, ChallengeReason::Rst);
+            }
+            return;
+        }
+
+        // Fourth: the SYN bit (RFC 5961 §4.2): challenge ACK, drop.
+        if seg.control == Control::Syn {
+            self.challenge_ack(now, ChallengeReason::Syn);
+            return;
+        }
+
+        // Fifth: the ACK field.
+        let Some(ack) = seg.ack else {
+            self.emit(
+                now,
+                EventKind::SegmentDropped {
+                    reason: DropReason::NoAck,
+                },
+            );
+            return;
+        };
+        if self.state == State::SynReceived {
+            if ack.after(self.snd_una) && ack.before_eq(self.snd_max) {
+                self.set_state(now, State::Established);
+                self.syn_acked(now);
+                self.snd_una = self.iss + 1;
+                let wnd = u32::from(seg.window) << self.snd_wscale;
+                self.set_send_window(now, wnd, seg.seq, ack);
+            } else {
+                // RFC 9293 §3.10.7.4: <SEQ=SEG.ACK><CTL=RST>.
+                self.pending_rst = Some((ack, None));
+                self.emit(
+                    now,
+                    EventKind::RstSent {
+                        reason: RstReason::BadAck,
+                    },
+                );
+                return;
+            }
+        }
+        if !self.process_ack(now, seg, ack) {
+            return;
+        }
+        if self.state == State::Closed {
+            return;
+        }
+
+        // Seventh: the segment text.
+        self.process_text(now, seg);
+    }
+
+    /// RFC 9293 §3.10.7.4 acceptability test, with the zero-window allowance
+    /// Linux makes: a segment at RCV.NXT is acceptable for its ACK (and a
+    /// bare FIN), its data is trimmed later.
+    fn segment_acceptable(&self, seg: &TcpRepr<'_>) -> bool {
+        let len = seg.seq_len();
+        let wnd = self.rcv_adv.since(self.rcv_nxt);
+        match (len, wnd) {
+            (0, 0) => seg.seq == self.rcv_nxt,
+            (0, _) => seg.seq.in_window(self.rcv_nxt, wnd),
+            (_, 0) => seg.seq == self.rcv_nxt,
+            (_, _) => {
+                let last = seg.seq + (len - 1);
+                seg.seq.in_window(self.rcv_nxt, wnd) || last.in_window(self.rcv_nxt, wnd)
+            }
+        }
+    }
+
+    /// RFC 5961 §7: send a challenge ACK unless the per-second budget is spent.
+    fn challenge_ack(&mut self, now: Instant, reason: ChallengeReason) {
+        if now - self.challenge_window >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        let suppressed = self.challenge_count >= self.config.challenge_ack_limit;
+        if !suppressed {
+            self.challenge_count += 1;
+            self.ack_now = true;
+        }
+        self.emit(now, EventKind::ChallengeAck { reason, suppressed });
+    }
+
+    /// Sets the send window unconditionally.
+    pub(crate) fn set_send_window(&mut self, now: Instant, wnd: u32, seq: SeqNum, ack: SeqNum) {
+        let changed = wnd != self.snd_wnd;
+        self.snd_wnd = wnd;
+        self.snd_wl1 = seq;
+        self.snd_wl2 = ack;
+        self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+        if changed {
+            self.emit(now, EventKind::SendWindowUpdate { wnd });
+        }
+        if wnd == 0 && !self.zero_window_seen {
+            self.emit(now, EventKind::ZeroWindowReceived);
+        }
+        self.zero_window_seen = wnd == 0;
+        if wnd > 0 {
+            self.persist_probes = 0;
+        }
+    }
+
+    /// The fifth step for synchronized states. Returns false when the
+    /// segment must be dropped.
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNum) -> bool {
+        // RFC 9293 §3.10.7.4 / RFC 5961 §5.2: an ACK for data not yet sent.
+        if ack.after(self.snd_max) {
+            self.emit(
+                now,
+                EventKind::SegmentDropped {
+                    reason: DropReason::AckOfUnsent,
+                },
+            );
+            self.challenge_ack(now, ChallengeReason::Ack);
+            return false;
+        }
+        // RFC 5961 §5.2: an ACK older than SND.UNA − MAX.SND.WND.
+        let oldest = self.snd_una - self.max_snd_wnd.max(1);
+        if ack.before(oldest) {
+            self.emit(
+                now,
+                EventKind::SegmentDropped {
+                    reason: DropReason::AckTooOld,
+                },
+            );
+            self.challenge_ack(now, ChallengeReason::Ack);
+            return false;
+        }
+        self.stats.last_ack_recv = Some(now);
+        // The peer answered: probes are no longer unanswered.
+        self.persist_probes = 0;
+        let wnd = u32::from(seg.window) << self.snd_wscale;
+
+        if ack.after(self.snd_una) {
+            self.new_ack(now, seg, ack);
+        } else if ack == self.snd_una
+            && seg.payload.is_empty()
+            && seg.control == Control::None
+            && wnd == self.snd_wnd
+            && self.snd_max.after(self.snd_una)
+        {
+            // RFC 5681 §2: a duplicate acknowledgment.
+            self.dup_ack(now);
+        }
+
+        // RFC 9293 §3.10.7.4: update the send window from the newest segment.
+        if self.snd_wl1.before(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.before_eq(ack))
+        {
+            self.set_send_window(now, wnd, seg.seq, ack);
+        }
+
+        // Our FIN acknowledged?
+        let fin_acked = matches!(self.fin_seq, Some(f) if self.snd_una == f + 1);
+        match self.state {
+            State::FinWait1 if fin_acked => {
+                self.set_state(now, State::FinWait2);
+                if self.app_closed {
+                    self.arm_fin_wait2(now);
+                }
+            }
+            State::Closing if fin_acked => self.enter_time_wait(now),
+            State::LastAck if fin_acked => {
+                self.enter_closed(now);
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// An ACK that advances SND.UNA.
+    fn new_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNum) {
+        let prior_in_flight = self.flight_size();
+        let mut acked = ack.since(self.snd_una);
+        let total_acked = acked;
+        if self.snd_una == self.iss {
+            acked = acked.saturating_sub(1); // our SYN
+        }
+        if matches!(self.fin_seq, Some(f) if ack == f + 1) {
+            acked = acked.saturating_sub(1); // our FIN
+        }
+        self.snd_buf.consume(acked as usize);
+        self.stats.bytes_acked += u64::from(acked);
+        self.stats.delivered += u64::from(acked);
+        self.snd_una = ack;
+        if self.snd_nxt.before(ack) {
+            self.snd_nxt = ack;
+        }
+
+        // RTT: the timed segment (Karn's algorithm), else, after a timeout,
+        // the timestamp echo (RFC 7323 §4.2 resolves the ambiguity).
+        let mut rtt = None;
+        if let Some((seq, sent)) = self.rtt_timed {
+            if ack.after(seq) {
+                self.rtt_timed = None;
+                rtt = Some(now - sent);
+            }
+        }
+        if rtt.is_none() && self.ts_ok && self.retransmits > 0 {
+            if let Some(ts) = seg.options.timestamps {
+                if ts.tsecr != 0 {
+                    let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
+                    if ms < 3_600_000 {
+                        rtt = Some(Duration::from_millis(u64::from(ms)));
+                    }
+                }
+            }
+        }
+        if let Some(r) = rtt {
+            self.rtt_sample(now, r);
+        }
+        self.retransmits = 0;
+
+        // Loss recovery and congestion control.
+        self.win.bytes_in_flight = self.flight_size();
+        let sample = AckSample {
+            acked_bytes: total_acked,
+            rtt,
+            prior_in_flight,
+        };
+        self.cc.pkts_acked(&self.win, &sample, now);
+        let before = (self.win.cwnd, self.win.ssthresh);
+        match self.recovery.on_new_ack(ack) {
+            AckVerdict::FullAck => {
+                // RFC 6582 §3.2 step 3: cwnd = min(ssthresh, FlightSize + SMSS).
+                let flight = self.flight_size().max(self.snd_mss);
+                self.win.cwnd = self.win.ssthresh.min(flight + self.snd_mss).max(self.snd_mss);
+                self.note_cwnd(now, before, CwndCause::RecoveryExit);
+                let recover = self.recovery.recover();
+                self.emit(now, EventKind::RecoveryEnd { recover });
+                self.set_ca_state(now, CaState::Open);
+            }
+            AckVerdict::PartialAck => {
+                // RFC 6582 §3.2 step 5: retransmit the first unacknowledged
+                // segment, deflate cwnd by the amount acked, add back one
+                // SMSS if that amount was at least one SMSS.
+                self.retransmit_head = Some(RetransmitCause::PartialAck);
+                let mut cwnd = self.win.cwnd.saturating_sub(total_acked);
+                if total_acked >= self.snd_mss {
+                    cwnd += self.snd_mss;
+                }
+                self.win.cwnd = cwnd.max(self.snd_mss);
+                self.note_cwnd(now, before, CwndCause::RecoveryAck);
+            }
+            _ => {
+                if self.win.ca_state == CaState::Loss
+                    && (ack.after(self.recovery.recover()) || ack == self.recovery.recover())
+                {
+                    self.set_ca_state(now, CaState::Open);
+                } else if self.win.ca_state == CaState::Disorder {
+                    self.set_ca_state(now, CaState::Open);
+                }
+                let before = (self.win.cwnd, self.win.ssthresh);
+                self.cc.cong_avoid(&mut self.win, &sample, now);
+                self.win.cwnd = self.win.cwnd.max(self.snd_mss);
+                self.note_cwnd(now, before, CwndCause::Ack);
+            }
+        }
+
+        // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged,
+        // otherwise restart it.
+        if self.snd_una == self.snd_max {
+            self.timers.clear(TimerKind::Retransmit);
+            if let Some(t) = self.stats.busy_since.take() {
+                self.stats.busy_time += now - t;
+            }
+        } else {
+            self.arm_rto(now);
+        }
+    }
+
+    /// An RFC 5681 duplicate ACK.
+    fn dup_ack(&mut self, now: Instant) {
+        let threshold = self.config.dupack_threshold.max(1);
+        let before = (self.win.cwnd, self.win.ssthresh);
+        match self.recovery.on_dup_ack(self.snd_una, self.snd_max, threshold) {
+            AckVerdict::DupAck { .. } => {
+                if self.win.ca_state == CaState::Open {
+                    self.set_ca_state(now, CaState::Disorder);
+                }
+            }
+            AckVerdict::EnterRecovery => {
+                // RFC 5681 §3.2 steps 2–3 / RFC 6582 §3.2 step 2.
+                self.stats.fast_retransmits += 1;
+                self.win.prior_cwnd = self.win.cwnd;
+                self.win.prior_ssthresh = self.win.ssthresh;
+                self.win.bytes_in_flight = self.flight_size();
+                self.set_ca_state(now, CaState::Recovery);
+                self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
+                self.win.cwnd = self.win.ssthresh + 3 * self.snd_mss;
+                self.note_cwnd(now, before, CwndCause::FastRecovery);
+                self.retransmit_head = Some(RetransmitCause::FastRetransmit);
+                let recover = self.recovery.recover();
+                self.emit(
+                    now,
+                    EventKind::RecoveryStart {
+                        recover,
+                        cause: RetransmitCause::FastRetransmit,
+                    },
+                );
+                // Karn: the timed segment may be retransmitted now.
+                self.rtt_timed = None;
+            }
+            AckVerdict::RecoveryDupAck => {
+                // RFC 6582 §3.2 step 4: inflate by one SMSS.
+                self.win.cwnd = self.win.cwnd.saturating_add(self.snd_mss);
+                self.note_cwnd(now, before, CwndCause::RecoveryAck);
+            }
+            _ => {}
+        }
+    }
+
+    /// Feeds one RTT measurement to the estimator (RFC 6298 §2).
+    pub(crate) fn rtt_sample(&mut self, now: Instant, rtt: Duration) {
+        self.rtt.sample(rtt, now);
+        self.rtt.reset_backoff();
+        self.win.srtt = self.rtt.srtt();
+        self.win.min_rtt = self.rtt.min_rtt();
+        let srtt = self.rtt.srtt().unwrap_or(rtt);
+        self.emit(
+            now,
+            EventKind::RttSample {
+                rtt,
+                srtt,
+                rttvar: self.rtt.rttvar(),
+                rto: self.rtt.rto(),
+            },
+        );
+    }
+
+    /// Seventh and eighth steps: segment text and FIN.
+    fn process_text(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let receiving = matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        );
+        if seg.control == Control::Fin && receiving && self.peer_fin.is_none() {
+            self.peer_fin = Some(seg.seq + seg.payload.len() as u32);
+        }
+        if !seg.payload.is_empty() && receiving {
+            self.stats.data_segs_in += 1;
+            self.stats.last_data_recv = Some(now);
+            self.rcv_mss = self.rcv_mss.max(seg.payload.len() as u32);
+            if self.app_closed {
+                // RFC 9293 §3.10.7.4 / RFC 2525 §2.17: nobody will read this.
+                self.reset(now, RstReason::DataAfterClose);
+                return;
+            }
+            // Trim what we already have (RFC 9293 §3.10.7.4).
+            let mut payload = seg.payload;
+            let mut seq = seg.seq;
+            if seq.before(self.rcv_nxt) {
+                let skip = self.rcv_nxt.since(seq) as usize;
+                payload = payload.get(skip..).unwrap_or(&[]);
+                seq = self.rcv_nxt;
+            }
+            let offset = seq.since(self.rcv_nxt) as usize;
+            let had_holes = self.rcv_buf.has_out_of_order();
+            let outcome = self.rcv_buf.write_at(offset, payload);
+            self.rcv_nxt += outcome.advanced as u32;
+            self.stats.bytes_received += outcome.advanced as u64;
+            if outcome.trimmed > 0 && outcome.stored == 0 && outcome.duplicate == 0 {
+                self.emit(
+                    now,
+                    EventKind::SegmentDropped {
+                        reason: DropReason::NoBufferSpace,
+                    },
+                );
+            }
+            if offset > 0 || had_holes || outcome.stored == 0 || outcome.trimmed > 0 {
+                // RFC 5681 §4.2: out-of-order data, data filling a hole and
+                // duplicates are acknowledged at once.
+                self.ack_now = true;
+            } else {
+                self.schedule_ack(now, outcome.advanced);
+            }
+        }
+        // Eighth: the FIN, once everything before it has arrived.
+        if let Some(fin) = self.peer_fin {
+            if !self.fin_received && fin == self.rcv_nxt && receiving {
+                self.rcv_nxt += 1;
+                self.fin_received = true;
+                self.ack_now = true;
+                match self.state {
+                    State::Established => self.set_state(now, State::CloseWait),
+                    State::FinWait1 => {
+                        let fin_acked = matches!(self.fin_seq, Some(f) if self.snd_una == f + 1);
+                        if fin_acked {
+                            self.enter_time_wait(now);
+                        } else {
+                            self.set_state(now, State::Closing);
+                        }
+                    }
+                    State::FinWait2 => self.enter_time_wait(now),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// RFC 9293 §3.8.6.3 and RFC 5681 §4.2: acknowledge at least every
+    /// second full-sized segment, otherwise within the delayed-ACK timeout.
+    fn schedule_ack(&mut self, now: Instant, bytes: usize) {
+        let Some(delay) = self.config.delayed_ack else {
+            self.ack_now = true;
+            return;
+        };
+        if self.quickack_left > 0 {
+            // Linux quick-ack mode: ACK every segment at connection start so
+            // the peer's slow start is not slowed down.
+            self.quickack_left -= 1;
+            self.ack_now = true;
+            return;
+        }
+        let mss = self.rcv_mss.max(1) as usize;
+        self.segs_since_ack += bytes.div_ceil(mss) as u32;
+        if self.segs_since_ack >= self.config.ack_every.max(1) {
+            self.ack_now = true;
+        } else if !self.timers.is_set(TimerKind::DelayedAck) {
+            self.arm(TimerKind::DelayedAck, now + delay);
+        }
+    }
+
+    /// An ICMP error for this connection (RFC 1122 §4.2.3.9, RFC 5927,
+    /// RFC 1191).
+    pub fn handle_icmp_error(&mut self, now: Instant, err: &IcmpError) {
+        // RFC 5927 §4.1: the quoted sequence number must be in flight.
+        let in_flight = err.seq.after_eq(self.snd_una) && err.seq.before_eq(self.snd_max);
+        if !in_flight || matches!(self.state, State::Closed | State::TimeWait) {
+            return;
+        }
+        self.emit(
+            now,
+            EventKind::IcmpError {
+                source: err.source,
+                icmp_type: err.icmp_type,
+                code: err.code,
+                mtu: err.next_hop_mtu,
+            },
+        );
+        let error = match (err.icmp_type, err.code) {
+            // RFC 1191 §6.5: fragmentation needed: lower the MSS and resend
+            // without treating it as congestion.
+            (3, 4) => {
+                if let Some(mtu) = err.next_hop_mtu {
+                    self.pmtu_decrease(now, mtu);
+                }
+                return;
+            }
+            (3, 0) | (3, 6) => Error::NetworkUnreachable,
+            // Protocol and port unreachable are hard errors (RFC 1122 §4.2.3.9).
+            (3, 2) | (3, 3) => Error::ConnectionRefused,
+            (3, _) | (11, _) | (12, _) => Error::HostUnreachable,
+            _ => return,
+        };
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            // Linux: an ICMP error during the handshake aborts the connect.
+            if self.state == State::SynReceived && !self.active_open {
+                self.enter_closed(now);
+            } else {
+                self.fail(now, error);
+            }
+        } else {
+            // RFC 1122 §4.2.3.9, RFC 5461 §4.1: soft in synchronized states;
+            // reported if the connection later times out.
+            self.soft_error = Some(error);
+        }
+    }
+
+    /// RFC 1191 §6: the path MTU dropped to `mtu`.
+    fn pmtu_decrease(&mut self, now: Instant, mtu: u16) {
+        if mtu < MIN_PMTU {
+            return;
+        }
+        let limit = mtu.saturating_sub(super::connection::IPV4_TCP_HEADERS);
+        if limit >= self.mss_limit {
+            return;
+        }
+        self.mss_limit = limit.max(48);
+        let before = self.snd_mss;
+        self.update_snd_mss(Some(now));
+        if self.snd_mss < before && self.snd_max.after(self.snd_una) && self.state.is_synchronized() {
+            // Resend what is in flight in smaller segments (Linux
+            // tcp_simple_retransmit), cwnd unchanged.
+            self.snd_nxt = self.snd_una;
+            self.go_back_cause = RetransmitCause::PmtuDecrease;
+            self.rtt_timed = None;
+        }
+        let before = (self.win.cwnd, self.win.ssthresh);
+        self.win.mss = self.snd_mss;
+        self.note_cwnd(now, before, CwndCause::MssChange);
+    }
+}
+

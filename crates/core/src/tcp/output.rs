@@ -1,0 +1,496 @@
+//! Segment selection and emission: what to send, when, and with which
+//! window and options. Congestion control has already decided how much may
+//! be in flight (`Window::cwnd`); loss recovery has marked what must be
+//! retransmitted (`retransmit_head`, go-back-N via `snd_nxt`).
+
+use super::connection::{Connection, TIMESTAMPS_OPTION_LEN};
+use super::state::State;
+use super::timers::TimerKind;
+use crate::cc::CwndEvent;
+use crate::observe::{CwndCause, EventKind, ProbeKind, RetransmitCause};
+use crate::time::Instant;
+use daytona_wire::tcp::{
+    Control, SackBlock, SackBlocks, TcpOptions, TcpPacket, TcpRepr, Timestamps,
+};
+use daytona_wire::{ChecksumMode, SeqNum};
+
+/// What one segment carries, before emission.
+struct Outgoing {
+    seq: SeqNum,
+    control: Control,
+    ack: bool,
+    psh: bool,
+    /// Offset into the send buffer and length of the payload.
+    data: Option<(usize, usize)>,
+    syn_options: bool,
+}
+
+impl Connection {
+    /// Writes the next segment to send into `buf` (TCP header, options and
+    /// payload, checksum filled) and returns its length, or `None` when
+    /// nothing is due. `buf` must hold at least `mss_limit + 60` bytes.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some((seq, ack)) = self.pending_rst.take() {
+            return self.emit_rst(now, buf, seq, ack);
+        }
+        match self.state {
+            State::Closed | State::Listen => None,
+            State::SynSent => {
+                if self.snd_nxt == self.iss {
+                    self.send_syn(now, buf, false)
+                } else {
+                    None
+                }
+            }
+            State::SynReceived => {
+                if self.snd_nxt == self.iss {
+                    self.send_syn(now, buf, true)
+                } else if self.ack_now {
+                    self.send_ack(now, buf)
+                } else {
+                    None
+                }
+            }
+            _ => self.poll_synchronized(now, buf),
+        }
+    }
+
+    /// SYN or SYN-ACK with our options (RFC 9293 §3.10.7.2/3; RFC 7323 §2.2,
+    /// §3.2; RFC 2018 §2).
+    fn send_syn(&mut self, now: Instant, buf: &mut [u8], with_ack: bool) -> Option<usize> {
+        let first = self.snd_max == self.iss;
+        let out = Outgoing {
+            seq: self.iss,
+            control: Control::Syn,
+            ack: with_ack,
+            psh: false,
+            data: None,
+            syn_options: true,
+        };
+        let len = self.emit_segment(now, buf, &out)?;
+        self.snd_nxt = self.iss + 1;
+        if self.snd_max == self.iss {
+            self.snd_max = self.snd_nxt;
+        }
+        if first {
+            // Karn: only a SYN sent once gives an RTT sample.
+            self.rtt_timed = Some((self.iss, now));
+        } else {
+            self.stats.total_retrans += 1;
+        }
+        if !self.timers.is_set(TimerKind::Retransmit) {
+            self.arm_rto(now);
+        }
+        Some(len)
+    }
+
+    fn send_ack(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let out = Outgoing {
+            seq: self.snd_nxt,
+            control: Control::None,
+            ack: true,
+            psh: false,
+            data: None,
+            syn_options: false,
+        };
+        self.emit_segment(now, buf, &out)
+    }
+
+    /// True while our FIN is queued and not yet sent.
+    pub(crate) fn fin_unsent(&self) -> bool {
+        matches!(self.fin_seq, Some(f) if self.snd_nxt.before_eq(f))
+    }
+
+    fn poll_synchronized(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let sending = matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+        );
+        if sending {
+            if let Some(cause) = self.retransmit_head.take() {
+                if let Some(len) = self.retransmit_first(now, buf, cause) {
+                    return Some(len);
+                }
+            }
+            if let Some(len) = self.send_data(now, buf) {
+                return Some(len);
+            }
+        }
+        if let Some(kind) = self.probe_pending.take() {
+            return self.send_probe(now, buf, kind);
+        }
+        if self.ack_now {
+            return self.send_ack(now, buf);
+        }
+        None
+    }
+
+    /// Offset into the send buffer of sequence number `seq` (data only).
+    fn buffer_offset(&self, seq: SeqNum) -> usize {
+        seq.since(self.data_start_seq()) as usize
+    }
+
+    /// Fast retransmit / NewReno partial ACK: the segment at SND.UNA, sent
+    /// regardless of cwnd (RFC 5681 §3.2 step 3, RFC 6582 §3.2 step 5).
+    fn retransmit_first(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        cause: RetransmitCause,
+    ) -> Option<usize> {
+        if !self.snd_max.after(self.snd_una) {
+            return None;
+        }
+        let seq = self.snd_una;
+        let offset = self.buffer_offset(seq);
+        let len = (self.snd_buf.len().saturating_sub(offset)).min(self.snd_mss as usize);
+        let fin = self.fin_seq == Some(seq + len as u32) && !self.snd_max.before_eq(seq + len as u32);
+        if len == 0 && !fin {
+            return None;
+        }
+        let out = Outgoing {
+            seq,
+            control: if fin { Control::Fin } else { Control::None },
+            ack: true,
+            psh: false,
+            data: (len > 0).then_some((offset, len)),
+            syn_options: false,
+        };
+        let n = self.emit_segment(now, buf, &out)?;
+        let end = seq + len as u32 + u32::from(fin);
+        if self.snd_nxt.before(end) {
+            self.snd_nxt = end;
+        }
+        self.note_retransmission(now, seq, len as u32, cause);
+        if !self.timers.is_set(TimerKind::Retransmit) {
+            self.arm_rto(now);
+        }
+        Some(n)
+    }
+
+    fn note_retransmission(&mut self, now: Instant, seq: SeqNum, len: u32, cause: RetransmitCause) {
+        self.stats.total_retrans += 1;
+        self.stats.bytes_retrans += u64::from(len);
+        self.recovery.note_retransmit();
+        self.rtt_timed = self.rtt_timed.filter(|(s, _)| !s.in_window(seq, len.max(1)));
+        self.emit(now, EventKind::Retransmit { seq, len, cause });
+    }
+
+    /// New data, or data again after go-back-N, within the send window,
+    /// the congestion window, Nagle (RFC 896) and sender SWS avoidance
+    /// (RFC 9293 §3.8.6.2.1).
+    fn send_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let offset = self.buffer_offset(self.snd_nxt);
+        let available = self.snd_buf.len().saturating_sub(offset);
+        let fin_pending = self.fin_unsent();
+        if available == 0 && !fin_pending {
+            self.timers.clear(TimerKind::Persist);
+            self.update_limited_clocks(now, false, false);
+            return None;
+        }
+        let flight = self.flight_size();
+        // RFC 3042: limited transmit lets up to two segments beyond cwnd go
+        // out on the first two duplicate ACKs.
+        let extra = if self.config.limited_transmit && !self.recovery.in_recovery() {
+            self.recovery.dupacks().min(2) * self.snd_mss
+        } else {
+            0
+        };
+        let cwnd_room = (self.win.cwnd + extra).saturating_sub(flight) as usize;
+        let rwnd_room = self.snd_wnd.saturating_sub(flight) as usize;
+        let mss = self.snd_mss as usize;
+        let len = available.min(mss).min(cwnd_room).min(rwnd_room);
+        let retransmission = self.snd_nxt.before(self.snd_max);
+        let all_queued = len == available;
+        let fin = fin_pending && all_queued && self.fin_seq == Some(self.snd_nxt + len as u32);
+
+        let rwnd_limited = rwnd_room < available.min(mss) && rwnd_room <= cwnd_room;
+        self.update_limited_clocks(now, rwnd_limited, self.snd_buf.free() == 0);
+
+        if len == 0 && !fin {
+            if flight == 0 && available > 0 {
+                // RFC 9293 §3.8.6.1: the window is closed with nothing in
+                // flight: the persist timer probes it.
+                self.arm_persist(now);
+            }
+            return None;
+        }
+        if len > 0 && !retransmission && len < mss && !self.sws_override {
+            // Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4).
+            let nagle_ok = self.config.nodelay || flight == 0 || fin;
+            let push_all = all_queued && nagle_ok;
+            let big_enough = self.max_snd_wnd > 0 && len >= (self.max_snd_wnd / 2) as usize;
+            if !(push_all || (big_enough && nagle_ok)) {
+                if flight == 0 {
+                    // The override timer (RFC 9293 §3.8.6.2.1).
+                    self.arm_persist(now);
+                }
+                return None;
+            }
+        }
+        self.sws_override = false;
+
+        if !retransmission && flight == 0 {
+            self.restart_after_idle(now);
+        }
+        let seq = self.snd_nxt;
+        let out = Outgoing {
+            seq,
+            control: if fin { Control::Fin } else { Control::None },
+            ack: true,
+            psh: all_queued && len > 0,
+            data: (len > 0).then_some((offset, len)),
+            syn_options: false,
+        };
+        let n = self.emit_segment(now, buf, &out)?;
+        self.snd_nxt = seq + len as u32 + u32::from(fin);
+        if self.snd_nxt.after(self.snd_max) {
+            self.snd_max = self.snd_nxt;
+        }
+        if retransmission {
+            let cause = self.go_back_cause;
+            self.note_retransmission(now, seq, len as u32, cause);
+        } else {
+            self.stats.bytes_sent += len as u64;
+            if len > 0 {
+                self.last_send = now;
+                self.stats.last_data_sent = Some(now);
+                if self.rtt_timed.is_none() {
+                    // Time one segment per round trip (RFC 6298 §3, Karn).
+                    self.rtt_timed = Some((seq, now));
+                }
+            }
+        }
+        if self.stats.busy_since.is_none() {
+            self.stats.busy_since = Some(now);
+        }
+        self.timers.clear(TimerKind::Persist);
+        // RFC 6298 §5.1: start the timer if it is not running.
+        if !self.timers.is_set(TimerKind::Retransmit) {
+            self.arm_rto(now);
+        }
+        Some(n)
+    }
+
+    /// RFC 5681 §4.1: after an idle period longer than the RTO, restart
+    /// from min(IW, cwnd).
+    fn restart_after_idle(&mut self, now: Instant) {
+        let before = (self.win.cwnd, self.win.ssthresh);
+        if self.stats.bytes_sent > 0 && now - self.last_send > self.rtt.rto() {
+            let iw = self.config.initial_cwnd_segments.max(1) * self.snd_mss;
+            self.win.cwnd = self.win.cwnd.min(iw);
+            self.cc.cwnd_event(&mut self.win, CwndEvent::CwndRestart, now);
+            self.note_cwnd(now, before, CwndCause::IdleRestart);
+        } else {
+            self.cc.cwnd_event(&mut self.win, CwndEvent::TxStart, now);
+            self.note_cwnd(now, before, CwndCause::Controller);
+        }
+    }
+
+    /// Keeps the rwnd-limited and sndbuf-limited clocks of `TcpInfo`.
+    fn update_limited_clocks(&mut self, now: Instant, rwnd_limited: bool, sndbuf_limited: bool) {
+        let clocks = [
+            (rwnd_limited, &mut self.stats.rwnd_limited_since, &mut self.stats.rwnd_limited),
+            (
+                sndbuf_limited,
+                &mut self.stats.sndbuf_limited_since,
+                &mut self.stats.sndbuf_limited,
+            ),
+        ];
+        for (on, since, total) in clocks {
+            match (on, *since) {
+                (true, None) => *since = Some(now),
+                (false, Some(t)) => {
+                    *total += now - t;
+                    *since = None;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A zero-window or keepalive probe: an ACK with SEG.SEQ = SND.UNA − 1,
+    /// which the peer must answer with an ACK carrying its window (Linux
+    /// `tcp_xmit_probe_skb`; RFC 9293 §3.8.6.1, RFC 1122 §4.2.3.6).
+    fn send_probe(&mut self, now: Instant, buf: &mut [u8], kind: ProbeKind) -> Option<usize> {
+        let out = Outgoing {
+            seq: self.snd_una - 1,
+            control: Control::None,
+            ack: true,
+            psh: false,
+            data: None,
+            syn_options: false,
+        };
+        let n = self.emit_segment(now, buf, &out)?;
+        self.emit(now, EventKind::Probe { kind });
+        Some(n)
+    }
+
+    /// A RST: <SEQ=seq><CTL=RST>, or <SEQ=seq><ACK=ack><CTL=RST,ACK>.
+    fn emit_rst(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        seq: SeqNum,
+        ack: Option<SeqNum>,
+    ) -> Option<usize> {
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack,
+            control: Control::Rst,
+            psh: false,
+            ece: false,
+            cwr: false,
+            window: 0,
+            urgent: None,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        let n = self.write_repr(buf, &repr, None)?;
+        self.stats.segs_out += 1;
+        let _ = now;
+        Some(n)
+    }
+
+    /// RFC 9293 §3.8.6.2.2 receiver SWS avoidance: move the right edge only
+    /// when the window grows by min(buffer/2, MSS); never shrink it
+    /// (RFC 7323 §2.4). Returns the window field.
+    fn select_window(&mut self, now: Instant, syn: bool) -> u16 {
+        let free = self.rcv_buf.window() as u32;
+        if syn {
+            // RFC 7323 §2.2: the window of a SYN is not scaled.
+            let wnd = free.min(65_535);
+            self.rcv_adv = self.rcv_nxt + wnd;
+            return wnd as u16;
+        }
+        let current = self.rcv_adv.since(self.rcv_nxt);
+        let threshold = (self.rcv_buf.capacity() as u32 / 2)
+            .min(self.rcv_mss.max(1))
+            .max(1);
+        let mut wnd = if free >= current.saturating_add(threshold) {
+            free
+        } else {
+            current
+        };
+        let max = 65_535u32 << self.rcv_wscale;
+        wnd = wnd.min(max);
+        let mut field = wnd >> self.rcv_wscale;
+        // Rounding down must not pull the right edge left.
+        if (field << self.rcv_wscale) < current && field < 65_535 {
+            field += 1;
+        }
+        let field = field.min(65_535);
+        let edge = self.rcv_nxt + (field << self.rcv_wscale);
+        if edge.after(self.rcv_adv) || field == 0 {
+            self.rcv_adv = edge.latest(self.rcv_adv);
+        }
+        if field == 0 && !self.zero_window_sent {
+            self.emit(now, EventKind::ZeroWindowSent);
+        }
+        self.zero_window_sent = field == 0;
+        field as u16
+    }
+
+    /// Builds and writes one segment, and does the bookkeeping every
+    /// segment shares (ACK sent, window advertised, counters).
+    fn emit_segment(&mut self, now: Instant, buf: &mut [u8], out: &Outgoing) -> Option<usize> {
+        let window = self.select_window(now, out.control == Control::Syn);
+        let mut options = TcpOptions::default();
+        let tsval = self.ts_now(now);
+        if out.syn_options {
+            let passive = out.ack;
+            options.mss = Some(self.adv_mss);
+            // RFC 7323 §2.2 / §3.2, RFC 2018 §2: offer on an active SYN; on a
+            // SYN-ACK answer only what the peer offered.
+            if self.config.window_scaling && (!passive || self.wscale_ok) {
+                options.window_scale = Some(self.rcv_wscale);
+            }
+            if self.config.sack && (!passive || self.sack_ok) {
+                options.sack_permitted = true;
+            }
+            if self.config.timestamps && (!passive || self.ts_ok) {
+                options.timestamps = Some(Timestamps {
+                    tsval,
+                    tsecr: if passive { self.ts_recent } else { 0 },
+                });
+            }
+        } else {
+            if self.ts_ok {
+                options.timestamps = Some(Timestamps {
+                    tsval,
+                    tsecr: self.ts_recent,
+                });
+            }
+            if self.sack_ok && out.ack {
+                options.sack_blocks = self.sack_blocks();
+            }
+        }
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: out.seq,
+            ack: out.ack.then_some(self.rcv_nxt),
+            control: out.control,
+            psh: out.psh,
+            ece: false,
+            cwr: false,
+            window,
+            urgent: None,
+            options,
+            payload: &[],
+        };
+        let n = self.write_repr(buf, &repr, out.data)?;
+        self.stats.segs_out += 1;
+        if out.data.is_some() {
+            self.stats.data_segs_out += 1;
+        }
+        if out.ack {
+            self.last_ack_sent = self.rcv_nxt;
+            self.ack_now = false;
+            self.segs_since_ack = 0;
+            self.timers.clear(TimerKind::DelayedAck);
+        }
+        Some(n)
+    }
+
+    /// RFC 2018 §4: the block with the most recent segment first, then the
+    /// most recently reported ones; three fit beside timestamps.
+    fn sack_blocks(&self) -> SackBlocks {
+        let mut blocks = SackBlocks::default();
+        let max = if self.ts_ok { 3 } else { SackBlocks::MAX };
+        for (start, end) in self.rcv_buf.sack_ranges().take(max) {
+            blocks.push(SackBlock {
+                left: self.rcv_nxt + start as u32,
+                right: self.rcv_nxt + end as u32,
+            });
+        }
+        blocks
+    }
+
+    /// Writes header and payload (straight from the send buffer) into `buf`
+    /// and fills the checksum.
+    fn write_repr(
+        &self,
+        buf: &mut [u8],
+        repr: &TcpRepr<'_>,
+        data: Option<(usize, usize)>,
+    ) -> Option<usize> {
+        let header_len = repr.header_len();
+        let data_len = data.map_or(0, |(_, len)| len);
+        let total = header_len + data_len;
+        let frame = buf.get_mut(..total)?;
+        let (_, payload) = frame.split_at_mut(header_len);
+        if let Some((offset, len)) = data {
+            if self.snd_buf.copy_out(offset, payload) != len {
+                return None;
+            }
+        }
+        let mut packet = TcpPacket::new_unchecked(frame);
+        repr.emit_header(&mut packet);
+        packet.fill_checksum(self.local.ip(), self.remote.ip(), ChecksumMode::Compute);
+        let _ = TIMESTAMPS_OPTION_LEN;
+        Some(total)
+    }
+}

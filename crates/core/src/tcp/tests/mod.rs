@@ -1,0 +1,7 @@
+//! Segment-level scripted tests of the TCP engine, one per behaviour.
+
+mod harness;
+mod recovery;
+mod state_machine;
+mod timers;
+mod windows;

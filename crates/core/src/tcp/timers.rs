@@ -1,0 +1,316 @@
+//! The connection's timers: a small table indexed by [`TimerKind`]
+//! (quinn-style). `poll_timeout` is its minimum; a spurious
+//! `handle_timeout` is a harmless no-op.
+
+use super::connection::Connection;
+use super::state::State;
+use crate::cc::{CaState, CwndEvent};
+use crate::observe::{CwndCause, EventKind, ProbeKind, RetransmitCause};
+use crate::time::{Duration, Instant};
+use crate::Error;
+
+/// The timers one connection may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    /// RFC 6298 retransmission timer (also SYN / SYN-ACK retransmission).
+    Retransmit,
+    /// RFC 9293 §3.8.6.1 persist timer (zero-window probes, SWS override).
+    Persist,
+    /// RFC 9293 §3.8.6.3 delayed ACK.
+    DelayedAck,
+    /// RFC 1122 §4.2.3.6 keepalive.
+    Keepalive,
+    /// RFC 9293 §3.4.2 TIME-WAIT, 2·MSL.
+    TimeWait,
+    /// Orphaned FIN-WAIT-2 (Linux `tcp_fin_timeout`).
+    FinWait2,
+}
+
+impl TimerKind {
+    const ALL: [TimerKind; 6] = [
+        TimerKind::Retransmit,
+        TimerKind::Persist,
+        TimerKind::DelayedAck,
+        TimerKind::Keepalive,
+        TimerKind::TimeWait,
+        TimerKind::FinWait2,
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            TimerKind::Retransmit => 0,
+            TimerKind::Persist => 1,
+            TimerKind::DelayedAck => 2,
+            TimerKind::Keepalive => 3,
+            TimerKind::TimeWait => 4,
+            TimerKind::FinWait2 => 5,
+        }
+    }
+}
+
+/// Deadlines, one slot per [`TimerKind`].
+#[derive(Debug, Clone, Default)]
+pub struct Timers {
+    deadlines: [Option<Instant>; 6],
+}
+
+impl Timers {
+    pub fn set(&mut self, kind: TimerKind, at: Instant) {
+        self.deadlines[kind.index()] = Some(at);
+    }
+
+    pub fn clear(&mut self, kind: TimerKind) {
+        self.deadlines[kind.index()] = None;
+    }
+
+    pub fn get(&self, kind: TimerKind) -> Option<Instant> {
+        self.deadlines[kind.index()]
+    }
+
+    pub fn is_set(&self, kind: TimerKind) -> bool {
+        self.get(kind).is_some()
+    }
+
+    pub fn clear_all(&mut self) {
+        self.deadlines = [None; 6];
+    }
+
+    /// The earliest deadline.
+    pub fn next(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
+    /// Timers due at `now`, in table order.
+    fn expired(&self, now: Instant) -> impl Iterator<Item = TimerKind> + '_ {
+        TimerKind::ALL
+            .into_iter()
+            .filter(move |k| matches!(self.get(*k), Some(t) if t <= now))
+    }
+}
+
+impl Connection {
+    /// The earliest time `handle_timeout` must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Fires every timer due at `now`. Calling it early is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<TimerKind> = self.timers.expired(now).collect();
+        for kind in due {
+            // A previous handler may have cleared or moved this timer.
+            if !matches!(self.timers.get(kind), Some(t) if t <= now) {
+                continue;
+            }
+            self.timers.clear(kind);
+            match kind {
+                TimerKind::Retransmit => self.on_rto(now),
+                TimerKind::Persist => self.on_persist(now),
+                TimerKind::DelayedAck => self.ack_now = true,
+                TimerKind::Keepalive => self.on_keepalive(now),
+                TimerKind::TimeWait => self.enter_closed(now),
+                TimerKind::FinWait2 => {
+                    if self.state == State::FinWait2 {
+                        self.enter_closed(now)
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- arming -----
+
+    /// (Re)starts the retransmission timer at the current RTO (RFC 6298 §5.1, §5.3).
+    pub(crate) fn arm_rto(&mut self, now: Instant) {
+        let rto = self.rtt.rto();
+        self.arm(TimerKind::Retransmit, now + rto);
+    }
+
+    pub(crate) fn arm_fin_wait2(&mut self, now: Instant) {
+        if let Some(t) = self.config.fin_wait2_timeout {
+            self.arm(TimerKind::FinWait2, now + t);
+        }
+    }
+
+    /// RFC 1122 §4.2.3.6: probe after `idle` without any segment received.
+    pub(crate) fn arm_keepalive(&mut self, now: Instant) {
+        match self.config.keepalive {
+            Some(ka) if self.state.is_synchronized() && self.state != State::TimeWait => {
+                let at = if self.keepalive_probes == 0 {
+                    self.last_recv + ka.idle
+                } else {
+                    now + ka.interval
+                };
+                self.arm(TimerKind::Keepalive, at.max(now));
+            }
+            _ => self.timers.clear(TimerKind::Keepalive),
+        }
+    }
+
+    /// The persist interval: the RTO with exponential backoff per
+    /// unanswered probe (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17), bounded
+    /// below by 200 ms and above by the maximum RTO as Linux does.
+    fn persist_interval(&self) -> Duration {
+        let base = self.rtt.base_rto().max(Duration::from_millis(200));
+        let shift = self.persist_probes.min(16);
+        let scaled = base.saturating_mul(1u32 << shift);
+        scaled.min(self.config.max_rto)
+    }
+
+    pub(crate) fn arm_persist(&mut self, now: Instant) {
+        if !self.timers.is_set(TimerKind::Persist) {
+            let at = now + self.persist_interval();
+            self.arm(TimerKind::Persist, at);
+        }
+    }
+
+    /// RFC 9293 §3.4.2: TIME-WAIT lasts 2·MSL.
+    pub(crate) fn enter_time_wait(&mut self, now: Instant) {
+        self.set_state(now, State::TimeWait);
+        self.timers.clear_all();
+        self.stop_busy_clocks(now);
+        let two_msl = self.config.msl.saturating_mul(2);
+        self.arm(TimerKind::TimeWait, now + two_msl);
+    }
+
+    // ----- handlers -----
+
+    /// RFC 6298 §5.4–5.7 and RFC 5681 §3.1: the retransmission timer fired.
+    fn on_rto(&mut self, now: Instant) {
+        let limit = match self.state {
+            State::SynSent => self.config.syn_retries,
+            State::SynReceived => self.config.synack_retries,
+            State::Closed | State::Listen | State::TimeWait => return,
+            _ => self.config.max_retries,
+        };
+        if self.snd_una == self.snd_max && self.state.is_synchronized() {
+            // Nothing outstanding: a stale timer.
+            return;
+        }
+        if self.retransmits >= limit {
+            // Linux: report the soft ICMP error instead of ETIMEDOUT if one came.
+            let err = self.soft_error.unwrap_or(Error::TimedOut);
+            if self.state == State::SynReceived && !self.active_open {
+                self.enter_closed(now);
+            } else if self.state.is_synchronized() {
+                self.emit(
+                    now,
+                    EventKind::RstSent {
+                        reason: crate::observe::RstReason::Timeout,
+                    },
+                );
+                let seq = self.snd_nxt.latest(self.snd_max);
+                self.pending_rst = Some((seq, Some(self.rcv_nxt)));
+                self.fail(now, err);
+            } else {
+                self.fail(now, err);
+            }
+            return;
+        }
+        self.retransmits += 1;
+        self.stats.rto_count += 1;
+        // RFC 6298 §5.5: back off the timer.
+        self.rtt.backoff();
+        let rto = self.rtt.rto();
+        self.emit(
+            now,
+            EventKind::RtoFired {
+                backoff: self.rtt.backoff_count(),
+                rto,
+            },
+        );
+        // Karn's algorithm: no RTT sample from retransmitted segments.
+        self.rtt_timed = None;
+
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            // RFC 6298 §5.7: after a lost SYN, use 3 s once data flows.
+            self.syn_retransmitted = true;
+            self.snd_nxt = self.snd_una;
+            self.emit(
+                now,
+                EventKind::Retransmit {
+                    seq: self.iss,
+                    len: 0,
+                    cause: RetransmitCause::Syn,
+                },
+            );
+            self.arm_rto(now);
+            return;
+        }
+
+        // RFC 5681 §3.1 eq. 4: ssthresh only on the first timeout of a segment.
+        let before = (self.win.cwnd, self.win.ssthresh);
+        if self.retransmits == 1 {
+            self.win.prior_cwnd = self.win.cwnd;
+            self.win.prior_ssthresh = self.win.ssthresh;
+            self.win.bytes_in_flight = self.flight_size();
+            self.win.ssthresh = self.cc.ssthresh(&self.win, now);
+        }
+        // RFC 5681 §3.1: the loss window is one segment.
+        self.win.cwnd = self.snd_mss;
+        self.cc.cwnd_event(&mut self.win, CwndEvent::Loss, now);
+        self.win.cwnd = self.win.cwnd.max(self.snd_mss);
+        self.note_cwnd(now, before, CwndCause::Rto);
+        // RFC 6582 §3.2 step 1 (after a timeout, `recover` = highest sent)
+        // and go-back-N from snd_una.
+        self.recovery.on_rto(self.snd_max);
+        self.set_ca_state(now, CaState::Loss);
+        self.snd_nxt = self.snd_una;
+        self.go_back_cause = RetransmitCause::Rto;
+        self.retransmit_head = None;
+        self.arm_rto(now);
+    }
+
+    /// RFC 9293 §3.8.6.1: the persist timer fired — probe the zero window,
+    /// or (SWS override) send what a small window allows.
+    fn on_persist(&mut self, now: Instant) {
+        if !self.state.is_synchronized() || (self.unsent_bytes() == 0 && !self.fin_unsent()) {
+            return;
+        }
+        if self.persist_probes >= self.config.max_persist_probes {
+            self.emit(
+                now,
+                EventKind::RstSent {
+                    reason: crate::observe::RstReason::Timeout,
+                },
+            );
+            let seq = self.snd_nxt.latest(self.snd_max);
+            self.pending_rst = Some((seq, Some(self.rcv_nxt)));
+            self.fail(now, Error::TimedOut);
+            return;
+        }
+        if self.snd_wnd == 0 {
+            self.persist_probes += 1;
+            self.probe_pending = Some(ProbeKind::ZeroWindow);
+        } else {
+            // SWS override (RFC 9293 §3.8.6.2.1): send what fits now.
+            self.probe_pending = None;
+            self.sws_override = true;
+        }
+        // Keep probing until the window opens (output re-arms as needed).
+        let at = now + self.persist_interval();
+        self.arm(TimerKind::Persist, at);
+    }
+
+    /// RFC 1122 §4.2.3.6: keepalive timer fired.
+    fn on_keepalive(&mut self, now: Instant) {
+        let Some(ka) = self.config.keepalive else {
+            return;
+        };
+        if !self.state.is_synchronized() || self.state == State::TimeWait {
+            return;
+        }
+        let idle = now - self.last_recv;
+        if self.keepalive_probes == 0 && idle < ka.idle {
+            self.arm_keepalive(now);
+            return;
+        }
+        if self.keepalive_probes >= ka.count {
+            self.fail(now, self.soft_error.unwrap_or(Error::TimedOut));
+            return;
+        }
+        self.keepalive_probes += 1;
+        self.probe_pending = Some(ProbeKind::Keepalive);
+        self.arm(TimerKind::Keepalive, now + ka.interval);
+    }
+}

@@ -6,7 +6,12 @@
 //! back. Nothing here allocates or panics on any input.
 #![forbid(unsafe_code)]
 
+pub mod checksum;
+pub mod error;
 pub mod seq;
 pub mod tcp;
 
+pub use checksum::ChecksumMode;
+pub use error::{Error, Result};
 pub use seq::SeqNum;
+pub use tcp::{Control, SackBlock, SackBlocks, TcpOptions, TcpPacket, TcpRepr, Timestamps};

@@ -158,7 +158,10 @@ pub enum EventKind {
     /// A probe was sent.
     Probe { kind: ProbeKind },
     /// Loss recovery began (RFC 5681 §3.2 / RFC 6582).
-    RecoveryStart { recover: SeqNum, cause: RetransmitCause },
+    RecoveryStart {
+        recover: SeqNum,
+        cause: RetransmitCause,
+    },
     /// Loss recovery ended (full ACK of `recover`).
     RecoveryEnd { recover: SeqNum },
     /// The peer's advertised window changed (scaled, bytes).

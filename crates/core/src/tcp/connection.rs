@@ -19,9 +19,7 @@ use super::send_buffer::SendBuffer;
 use super::state::State;
 use super::timers::{TimerKind, Timers};
 use crate::cc::{CaState, CongestionControl, Window};
-use crate::observe::{
-    ConnId, CwndCause, Event, EventKind, NegotiatedOptions, RstReason, TcpInfo,
-};
+use crate::observe::{ConnId, CwndCause, Event, EventKind, NegotiatedOptions, RstReason, TcpInfo};
 use crate::time::{Duration, Instant};
 use crate::Error;
 use daytona_wire::tcp::{TcpOptions, TcpRepr};
@@ -389,7 +387,7 @@ impl Connection {
         conn.rcv_adv = conn.rcv_nxt;
         conn.negotiate_options(&syn.options, true);
         // RFC 9293 §3.10.7.2: the SYN's window is never scaled.
-        conn.update_send_window(u32::from(syn.window), syn.seq, conn.iss, now);
+        conn.set_send_window(now, u32::from(syn.window), syn.seq, conn.iss);
         if let Some(ts) = syn.options.timestamps {
             conn.ts_recent = ts.tsval;
             conn.ts_recent_stamp = now;
@@ -565,13 +563,11 @@ impl Connection {
         if let Some(err) = self.error {
             return Err(err);
         }
-        if self.write_shut || self.app_closed {
-            return Err(Error::BrokenPipe);
-        }
         match self.state {
+            State::Closed | State::Listen => return Err(Error::NotConnected),
+            _ if self.write_shut || self.app_closed => return Err(Error::BrokenPipe),
             // RFC 9293 §3.10.2: data may be queued before the handshake ends.
             State::SynSent | State::SynReceived | State::Established | State::CloseWait => {}
-            State::Closed | State::Listen => return Err(Error::NotConnected),
             _ => return Err(Error::BrokenPipe),
         }
         if data.is_empty() {
@@ -586,21 +582,17 @@ impl Connection {
 
     /// Reads received data. `Ok(0)` means the peer closed its side (EOF).
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        if self.read_shut {
-            return Ok(0);
-        }
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let n = self.rcv_buf.read(buf);
-        if n > 0 {
-            self.after_read();
-            return Ok(n);
+        if !self.read_shut && !buf.is_empty() {
+            let n = self.rcv_buf.read(buf);
+            if n > 0 {
+                self.after_read();
+                return Ok(n);
+            }
         }
         if let Some(err) = self.error {
             return Err(err);
         }
-        if self.fin_received {
+        if self.read_shut || self.fin_received || buf.is_empty() {
             return Ok(0);
         }
         match self.state {
@@ -685,7 +677,6 @@ impl Connection {
     /// Aborts the connection with a RST (RFC 9293 §3.10.5).
     pub fn abort(&mut self, now: Instant) {
         self.app_closed = true;
-        self.read_shut = true;
         match self.state {
             State::Closed | State::Listen | State::SynSent | State::TimeWait => {
                 self.enter_closed(now)
@@ -711,6 +702,11 @@ impl Connection {
         self.config.keepalive = keepalive;
         self.keepalive_probes = 0;
         self.arm_keepalive(now);
+    }
+
+    /// The next event, oldest first. Drain after every call.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
     }
 
     // ----- getters -----

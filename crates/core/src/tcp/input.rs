@@ -83,7 +83,12 @@ impl Connection {
             self.ts_recent_stamp = now;
         }
         // RFC 7323 §2.2: the window in a SYN is never scaled.
-        self.set_send_window(now, u32::from(seg.window), seg.seq, seg.ack.unwrap_or(self.iss));
+        self.set_send_window(
+            now,
+            u32::from(seg.window),
+            seg.seq,
+            seg.ack.unwrap_or(self.iss),
+        );
         match seg.ack {
             Some(ack) => {
                 self.snd_una = ack;
@@ -187,6 +192,9 @@ impl Connection {
         }
         self.last_recv = now;
         self.keepalive_probes = 0;
+        if self.config.keepalive.is_some() {
+            self.arm_keepalive(now);
+        }
 
         // RFC 7323 §4.3 (2): remember the timestamp to echo.
         if let Some(ts) = seg.options.timestamps {
@@ -438,7 +446,11 @@ impl Connection {
             AckVerdict::FullAck => {
                 // RFC 6582 §3.2 step 3: cwnd = min(ssthresh, FlightSize + SMSS).
                 let flight = self.flight_size().max(self.snd_mss);
-                self.win.cwnd = self.win.ssthresh.min(flight + self.snd_mss).max(self.snd_mss);
+                self.win.cwnd = self
+                    .win
+                    .ssthresh
+                    .min(flight + self.snd_mss)
+                    .max(self.snd_mss);
                 self.note_cwnd(now, before, CwndCause::RecoveryExit);
                 let recover = self.recovery.recover();
                 self.emit(now, EventKind::RecoveryEnd { recover });
@@ -457,11 +469,11 @@ impl Connection {
                 self.note_cwnd(now, before, CwndCause::RecoveryAck);
             }
             _ => {
-                if self.win.ca_state == CaState::Loss
-                    && (ack.after(self.recovery.recover()) || ack == self.recovery.recover())
-                {
-                    self.set_ca_state(now, CaState::Open);
-                } else if self.win.ca_state == CaState::Disorder {
+                // Loss ends once `recover` is acknowledged; Disorder on
+                // any new cumulative ACK.
+                let loss_over =
+                    self.win.ca_state == CaState::Loss && ack.after_eq(self.recovery.recover());
+                if loss_over || self.win.ca_state == CaState::Disorder {
                     self.set_ca_state(now, CaState::Open);
                 }
                 let before = (self.win.cwnd, self.win.ssthresh);
@@ -487,11 +499,12 @@ impl Connection {
     fn dup_ack(&mut self, now: Instant) {
         let threshold = self.config.dupack_threshold.max(1);
         let before = (self.win.cwnd, self.win.ssthresh);
-        match self.recovery.on_dup_ack(self.snd_una, self.snd_max, threshold) {
-            AckVerdict::DupAck { .. } => {
-                if self.win.ca_state == CaState::Open {
-                    self.set_ca_state(now, CaState::Disorder);
-                }
+        match self
+            .recovery
+            .on_dup_ack(self.snd_una, self.snd_max, threshold)
+        {
+            AckVerdict::DupAck { .. } if self.win.ca_state == CaState::Open => {
+                self.set_ca_state(now, CaState::Disorder);
             }
             AckVerdict::EnterRecovery => {
                 // RFC 5681 §3.2 steps 2–3 / RFC 6582 §3.2 step 2.
@@ -693,7 +706,8 @@ impl Connection {
         self.mss_limit = limit.max(48);
         let before = self.snd_mss;
         self.update_snd_mss(Some(now));
-        if self.snd_mss < before && self.snd_max.after(self.snd_una) && self.state.is_synchronized() {
+        if self.snd_mss < before && self.snd_max.after(self.snd_una) && self.state.is_synchronized()
+        {
             // Resend what is in flight in smaller segments (Linux
             // tcp_simple_retransmit), cwnd unchanged.
             self.snd_nxt = self.snd_una;
@@ -705,4 +719,3 @@ impl Connection {
         self.note_cwnd(now, before, CwndCause::MssChange);
     }
 }
-

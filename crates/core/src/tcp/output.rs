@@ -104,7 +104,11 @@ impl Connection {
     fn poll_synchronized(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let sending = matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         );
         if sending {
             if let Some(cause) = self.retransmit_head.take() {
@@ -144,7 +148,8 @@ impl Connection {
         let seq = self.snd_una;
         let offset = self.buffer_offset(seq);
         let len = (self.snd_buf.len().saturating_sub(offset)).min(self.snd_mss as usize);
-        let fin = self.fin_seq == Some(seq + len as u32) && !self.snd_max.before_eq(seq + len as u32);
+        let fin =
+            self.fin_seq == Some(seq + len as u32) && !self.snd_max.before_eq(seq + len as u32);
         if len == 0 && !fin {
             return None;
         }
@@ -172,7 +177,9 @@ impl Connection {
         self.stats.total_retrans += 1;
         self.stats.bytes_retrans += u64::from(len);
         self.recovery.note_retransmit();
-        self.rtt_timed = self.rtt_timed.filter(|(s, _)| !s.in_window(seq, len.max(1)));
+        self.rtt_timed = self
+            .rtt_timed
+            .filter(|(s, _)| !s.in_window(seq, len.max(1)));
         self.emit(now, EventKind::Retransmit { seq, len, cause });
     }
 
@@ -279,7 +286,8 @@ impl Connection {
         if self.stats.bytes_sent > 0 && now - self.last_send > self.rtt.rto() {
             let iw = self.config.initial_cwnd_segments.max(1) * self.snd_mss;
             self.win.cwnd = self.win.cwnd.min(iw);
-            self.cc.cwnd_event(&mut self.win, CwndEvent::CwndRestart, now);
+            self.cc
+                .cwnd_event(&mut self.win, CwndEvent::CwndRestart, now);
             self.note_cwnd(now, before, CwndCause::IdleRestart);
         } else {
             self.cc.cwnd_event(&mut self.win, CwndEvent::TxStart, now);
@@ -290,7 +298,11 @@ impl Connection {
     /// Keeps the rwnd-limited and sndbuf-limited clocks of `TcpInfo`.
     fn update_limited_clocks(&mut self, now: Instant, rwnd_limited: bool, sndbuf_limited: bool) {
         let clocks = [
-            (rwnd_limited, &mut self.stats.rwnd_limited_since, &mut self.stats.rwnd_limited),
+            (
+                rwnd_limited,
+                &mut self.stats.rwnd_limited_since,
+                &mut self.stats.rwnd_limited,
+            ),
             (
                 sndbuf_limited,
                 &mut self.stats.sndbuf_limited_since,

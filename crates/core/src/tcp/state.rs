@@ -22,7 +22,10 @@ pub enum State {
 impl State {
     /// RFC 9293 §3.3.2: the synchronized states, after the handshake.
     pub fn is_synchronized(self) -> bool {
-        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
     }
 
     /// States in which we may still send new data.

@@ -5,7 +5,7 @@ use crate::cc::CcRegistry;
 use crate::observe::{ConnId, EventKind};
 use crate::tcp::{ConnParams, Connection, TcpConfig};
 use crate::time::{Duration, Instant};
-use daytona_wire::tcp::{Control, SackBlock, TcpOptions, TcpPacket, TcpRepr, Timestamps};
+use daytona_wire::tcp::{Control, TcpOptions, TcpPacket, TcpRepr, Timestamps};
 use daytona_wire::{ChecksumMode, SeqNum};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -84,13 +84,6 @@ impl PeerSeg {
         self
     }
 
-    pub fn with_sack(mut self, blocks: &[(SeqNum, SeqNum)]) -> PeerSeg {
-        for (l, r) in blocks {
-            self.options.sack_blocks.push(SackBlock { left: *l, right: *r });
-        }
-        self
-    }
-
     pub fn repr(&self) -> TcpRepr<'_> {
         TcpRepr {
             src_port: REMOTE.port(),
@@ -166,10 +159,13 @@ impl Harness {
 
     /// Active open completed with a plain SYN-ACK (MSS 1460, no other options).
     pub fn established(config: TcpConfig) -> Harness {
-        Harness::established_with(config, TcpOptions {
-            mss: Some(MSS),
-            ..TcpOptions::default()
-        })
+        Harness::established_with(
+            config,
+            TcpOptions {
+                mss: Some(MSS),
+                ..TcpOptions::default()
+            },
+        )
     }
 
     pub fn established_with(config: TcpConfig, peer_options: TcpOptions) -> Harness {
@@ -265,10 +261,6 @@ impl Harness {
             assert_eq!(e.conn, ConnId(1));
             self.events.push(e.kind);
         }
-    }
-
-    pub fn take_events(&mut self) -> Vec<EventKind> {
-        std::mem::take(&mut self.events)
     }
 
     pub fn write(&mut self, data: &[u8]) -> usize {

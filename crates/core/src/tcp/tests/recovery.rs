@@ -14,6 +14,17 @@ fn seq(segment: u32) -> SeqNum {
     ISS + 1 + segment * M
 }
 
+/// Sends `n` duplicate ACKs of `seq(0)`, letting the connection transmit
+/// after each one.
+fn dup_acks(h: &mut Harness, n: usize) -> Vec<Seg> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        h.send(PeerSeg::ack(IRS + 1, seq(0)));
+        out.extend(h.recv());
+    }
+    out
+}
+
 /// Established with ten full segments in flight.
 fn ten_in_flight() -> Harness {
     let mut h = Harness::established(config());
@@ -66,22 +77,26 @@ fn three_duplicate_acks_trigger_exactly_one_fast_retransmit() {
     let info = h.conn.info(h.now);
     assert_eq!(info.ca_state, CaState::Recovery);
     assert_eq!(info.fast_retransmits, 1);
-    assert!(h.events.iter().any(|e| matches!(e, EventKind::RecoveryStart { .. })));
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, EventKind::RecoveryStart { .. })));
     // A fourth duplicate does not retransmit again; it inflates cwnd.
     let before = info.snd_cwnd;
     h.events.clear();
     h.send(PeerSeg::ack(IRS + 1, seq(1)));
     h.recv();
-    assert!(!h.events.iter().any(|e| matches!(e, EventKind::Retransmit { .. })));
+    assert!(!h
+        .events
+        .iter()
+        .any(|e| matches!(e, EventKind::Retransmit { .. })));
     assert_eq!(h.conn.info(h.now).snd_cwnd, before + M);
 }
 
 #[test]
 fn fast_recovery_halves_the_window() {
     let mut h = ten_in_flight();
-    for _ in 0..4 {
-        h.send(PeerSeg::ack(IRS + 1, seq(0)));
-    }
+    dup_acks(&mut h, 3);
     let info = h.conn.info(h.now);
     // RFC 5681 §3.2: ssthresh = FlightSize/2 = 5 segments (plus the two
     // limited-transmit segments in flight), cwnd = ssthresh + 3·SMSS.
@@ -117,11 +132,8 @@ fn limited_transmit_can_be_turned_off() {
 #[test]
 fn partial_ack_retransmits_the_next_hole_and_full_ack_ends_recovery() {
     let mut h = ten_in_flight();
-    // Segments 0 and 5 are lost.
-    for _ in 0..3 {
-        h.send(PeerSeg::ack(IRS + 1, seq(0)));
-    }
-    h.recv();
+    // Segments 0 and 5 are lost; limited transmit sends 10 and 11.
+    dup_acks(&mut h, 3);
     h.events.clear();
     // The retransmission of 0 arrives: the ACK is partial, up to 5.
     h.send(PeerSeg::ack(IRS + 1, seq(5)));
@@ -137,7 +149,10 @@ fn partial_ack_retransmits_the_next_hole_and_full_ack_ends_recovery() {
     h.send(PeerSeg::ack(IRS + 1, seq(12)));
     let info = h.conn.info(h.now);
     assert_eq!(info.ca_state, CaState::Open);
-    assert!(h.events.iter().any(|e| matches!(e, EventKind::RecoveryEnd { .. })));
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, EventKind::RecoveryEnd { .. })));
     // RFC 6582 §3.2 step 3: cwnd = min(ssthresh, FlightSize + SMSS).
     assert!(info.snd_cwnd <= info.snd_ssthresh);
 }
@@ -198,7 +213,13 @@ fn congestion_avoidance_adds_about_one_segment_per_round_trip() {
     }
     for pair in round_cwnds.windows(2) {
         let growth = pair[1] - pair[0];
-        assert!(growth <= 2 * M, "per-round growth {growth} in {round_cwnds:?}");
-        assert!(growth >= M / 2, "per-round growth {growth} in {round_cwnds:?}");
+        assert!(
+            growth <= 2 * M,
+            "per-round growth {growth} in {round_cwnds:?}"
+        );
+        assert!(
+            growth >= M / 2,
+            "per-round growth {growth} in {round_cwnds:?}"
+        );
     }
 }

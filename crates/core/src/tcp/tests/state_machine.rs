@@ -162,7 +162,10 @@ fn simultaneous_open_reaches_established() {
     });
     assert_eq!(h.conn.state(), State::SynReceived);
     let syn_ack = h.recv_one();
-    assert_eq!((syn_ack.control, syn_ack.seq, syn_ack.ack), (Control::Syn, ISS, Some(IRS + 1)));
+    assert_eq!(
+        (syn_ack.control, syn_ack.seq, syn_ack.ack),
+        (Control::Syn, ISS, Some(IRS + 1))
+    );
     // The peer's SYN-ACK is an old duplicate of its SYN: we acknowledge it.
     h.send(PeerSeg {
         seq: IRS,
@@ -183,7 +186,7 @@ fn simultaneous_open_reaches_established() {
 fn rst_answering_syn_refuses_the_connection() {
     let mut h = Harness::connect(config());
     h.recv_one();
-    h.send(PeerSeg::ack(SeqNumZero::ZERO, ISS + 1).with_control(Control::Rst));
+    h.send(PeerSeg::ack(daytona_wire::SeqNum(0), ISS + 1).with_control(Control::Rst));
     assert_eq!(h.conn.state(), State::Closed);
     assert_eq!(h.conn.error(), Some(Error::ConnectionRefused));
     assert_eq!(h.conn.recv(&mut [0; 8]), Err(Error::ConnectionRefused));
@@ -204,7 +207,10 @@ fn syn_ack_with_bad_ack_gets_rst_and_connection_stays() {
     });
     let rst = h.recv_one();
     // RFC 9293 §3.10.7.3: <SEQ=SEG.ACK><CTL=RST>.
-    assert_eq!((rst.control, rst.seq, rst.ack), (Control::Rst, ISS + 100, None));
+    assert_eq!(
+        (rst.control, rst.seq, rst.ack),
+        (Control::Rst, ISS + 100, None)
+    );
     assert_eq!(h.conn.state(), State::SynSent);
     // An RST whose ACK is unacceptable is ignored.
     h.send(PeerSeg::ack(IRS, ISS + 100).with_control(Control::Rst));
@@ -367,12 +373,28 @@ fn challenge_acks_are_rate_limited() {
     let sent = h
         .events
         .iter()
-        .filter(|e| matches!(e, EventKind::ChallengeAck { suppressed: false, .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                EventKind::ChallengeAck {
+                    suppressed: false,
+                    ..
+                }
+            )
+        })
         .count();
     let suppressed = h
         .events
         .iter()
-        .filter(|e| matches!(e, EventKind::ChallengeAck { suppressed: true, .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                EventKind::ChallengeAck {
+                    suppressed: true,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!((sent, suppressed), (2, 3));
     // A second later the budget is back.
@@ -442,7 +464,10 @@ fn abort_sends_rst() {
     h.recv();
     h.conn.abort(h.now);
     let rst = h.recv_one();
-    assert_eq!((rst.control, rst.seq, rst.ack), (Control::Rst, ISS + 8, Some(IRS + 1)));
+    assert_eq!(
+        (rst.control, rst.seq, rst.ack),
+        (Control::Rst, ISS + 8, Some(IRS + 1))
+    );
     assert!(h.conn.is_closed());
 }
 
@@ -456,7 +481,10 @@ fn api_misuse_returns_precise_errors() {
     h.recv();
     assert_eq!(h.conn.send(b"x"), Err(Error::NotConnected));
     assert_eq!(h.conn.recv(&mut [0; 4]), Err(Error::NotConnected));
-    assert_eq!(h.conn.shutdown(h.now, Shutdown::Read), Err(Error::NotConnected));
+    assert_eq!(
+        h.conn.shutdown(h.now, Shutdown::Read),
+        Err(Error::NotConnected)
+    );
     let mut h = Harness::established(config());
     assert_eq!(h.conn.recv(&mut [0; 4]), Err(Error::WouldBlock));
 }
@@ -470,9 +498,4 @@ fn full_send_buffer_would_block() {
     assert_eq!(h.conn.send(&[7; 1500]), Ok(1000));
     assert_eq!(h.conn.send(&[7; 10]), Err(Error::WouldBlock));
     assert!(!h.conn.is_writable());
-}
-
-struct SeqNumZero;
-impl SeqNumZero {
-    const ZERO: daytona_wire::SeqNum = daytona_wire::SeqNum(0);
 }

@@ -26,7 +26,11 @@ fn syn_is_retransmitted_with_exponential_backoff_then_times_out() {
     // RFC 6298 §2.1 and §5.5: 1 s, then doubling.
     assert_eq!(
         gaps,
-        vec![Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)]
+        vec![
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+            Duration::from_secs(4)
+        ]
     );
     h.fire_next_timer();
     assert_eq!(h.conn.state(), State::Closed);
@@ -188,7 +192,10 @@ fn port_unreachable_during_connect_refuses() {
     );
     h.drain_events();
     assert_eq!(h.conn.error(), Some(Error::ConnectionRefused));
-    assert!(h.events.iter().any(|e| matches!(e, EventKind::IcmpError { code: 3, .. })));
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, EventKind::IcmpError { code: 3, .. })));
 }
 
 #[test]
@@ -232,7 +239,10 @@ fn icmp_error_quoting_a_sequence_not_in_flight_is_ignored() {
     );
     h.drain_events();
     // RFC 5927 §4.1.
-    assert!(!h.events.iter().any(|e| matches!(e, EventKind::IcmpError { .. })));
+    assert!(!h
+        .events
+        .iter()
+        .any(|e| matches!(e, EventKind::IcmpError { .. })));
     assert_eq!(h.conn.snd_mss(), 1460);
 }
 

@@ -146,7 +146,10 @@ fn out_of_order_data_is_acked_at_once_with_sack_blocks() {
     // The most recent block first.
     assert_eq!(
         ack.sack(),
-        vec![((IRS + 301).0, (IRS + 401).0), ((IRS + 101).0, (IRS + 201).0)]
+        vec![
+            ((IRS + 301).0, (IRS + 401).0),
+            ((IRS + 101).0, (IRS + 201).0)
+        ]
     );
     // Filling the first hole is acknowledged at once too.
     h.send(PeerSeg::data(IRS + 1, ISS + 1, &[0; 100]));
@@ -218,6 +221,7 @@ fn unanswered_zero_window_probes_end_the_connection() {
     });
     h.send(PeerSeg::ack(IRS + 1, ISS + 1).with_window(0));
     h.write(b"blocked");
+    h.recv_nothing();
     for _ in 0..3 {
         h.fire_next_timer();
         h.recv_one();

@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_headers_and_detects_fragments() {
-        let mut b = vec![0u8; 20];
+        let mut b = [0u8; 20];
         assert_eq!(
             Ipv4Packet::new_checked(&b[..]).err(),
             Some(Error::BadVersion)

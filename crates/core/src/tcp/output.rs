@@ -59,7 +59,7 @@ impl Connection {
     /// §3.2; RFC 2018 §2).
     fn send_syn(&mut self, now: Instant, buf: &mut [u8], with_ack: bool) -> Option<usize> {
         let first = self.snd_max == self.iss;
-        let out = Outgoing {
+        let mut out = Outgoing {
             seq: self.iss,
             control: Control::Syn,
             ack: with_ack,
@@ -67,7 +67,7 @@ impl Connection {
             data: None,
             syn_options: true,
         };
-        let len = self.emit_segment(now, buf, &out)?;
+        let len = self.emit_segment(now, buf, &mut out)?;
         self.snd_nxt = self.iss + 1;
         if self.snd_max == self.iss {
             self.snd_max = self.snd_nxt;
@@ -85,7 +85,7 @@ impl Connection {
     }
 
     fn send_ack(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        let out = Outgoing {
+        let mut out = Outgoing {
             seq: self.snd_nxt,
             control: Control::None,
             ack: true,
@@ -93,7 +93,7 @@ impl Connection {
             data: None,
             syn_options: false,
         };
-        self.emit_segment(now, buf, &out)
+        self.emit_segment(now, buf, &mut out)
     }
 
     /// True while our FIN is queued and not yet sent.
@@ -153,7 +153,7 @@ impl Connection {
         if len == 0 && !fin {
             return None;
         }
-        let out = Outgoing {
+        let mut out = Outgoing {
             seq,
             control: if fin { Control::Fin } else { Control::None },
             ack: true,
@@ -161,7 +161,9 @@ impl Connection {
             data: (len > 0).then_some((offset, len)),
             syn_options: false,
         };
-        let n = self.emit_segment(now, buf, &out)?;
+        let n = self.emit_segment(now, buf, &mut out)?;
+        let len = out.data.map_or(0, |(_, len)| len);
+        let fin = out.control == Control::Fin;
         let end = seq + len as u32 + u32::from(fin);
         if self.snd_nxt.before(end) {
             self.snd_nxt = end;
@@ -241,7 +243,7 @@ impl Connection {
             self.restart_after_idle(now);
         }
         let seq = self.snd_nxt;
-        let out = Outgoing {
+        let mut out = Outgoing {
             seq,
             control: if fin { Control::Fin } else { Control::None },
             ack: true,
@@ -249,7 +251,9 @@ impl Connection {
             data: (len > 0).then_some((offset, len)),
             syn_options: false,
         };
-        let n = self.emit_segment(now, buf, &out)?;
+        let n = self.emit_segment(now, buf, &mut out)?;
+        let len = out.data.map_or(0, |(_, len)| len);
+        let fin = out.control == Control::Fin;
         self.snd_nxt = seq + len as u32 + u32::from(fin);
         if self.snd_nxt.after(self.snd_max) {
             self.snd_max = self.snd_nxt;
@@ -325,7 +329,7 @@ impl Connection {
     /// which the peer must answer with an ACK carrying its window (Linux
     /// `tcp_xmit_probe_skb`; RFC 9293 §3.8.6.1, RFC 1122 §4.2.3.6).
     fn send_probe(&mut self, now: Instant, buf: &mut [u8], kind: ProbeKind) -> Option<usize> {
-        let out = Outgoing {
+        let mut out = Outgoing {
             seq: self.snd_una - 1,
             control: Control::None,
             ack: true,
@@ -333,7 +337,7 @@ impl Connection {
             data: None,
             syn_options: false,
         };
-        let n = self.emit_segment(now, buf, &out)?;
+        let n = self.emit_segment(now, buf, &mut out)?;
         self.emit(now, EventKind::Probe { kind });
         Some(n)
     }
@@ -407,7 +411,7 @@ impl Connection {
 
     /// Builds and writes one segment, and does the bookkeeping every
     /// segment shares (ACK sent, window advertised, counters).
-    fn emit_segment(&mut self, now: Instant, buf: &mut [u8], out: &Outgoing) -> Option<usize> {
+    fn emit_segment(&mut self, now: Instant, buf: &mut [u8], out: &mut Outgoing) -> Option<usize> {
         let window = self.select_window(now, out.control == Control::Syn);
         let mut options = TcpOptions::default();
         let tsval = self.ts_now(now);
@@ -452,6 +456,20 @@ impl Connection {
             urgent: None,
             options,
             payload: &[],
+        };
+        // SACK blocks take room from the payload so the segment still fits
+        // the path MTU (as Linux's tcp_current_mss accounts for them).
+        let budget = usize::from(self.mss_limit) + 20;
+        if let Some((offset, len)) = out.data {
+            let room = budget.saturating_sub(repr.header_len()).max(1);
+            if len > room {
+                out.data = Some((offset, room));
+                out.control = Control::None;
+            }
+        }
+        let repr = TcpRepr {
+            control: out.control,
+            ..repr
         };
         let n = self.write_repr(buf, &repr, out.data)?;
         self.stats.segs_out += 1;

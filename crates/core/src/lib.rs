@@ -9,6 +9,7 @@
 pub mod cc;
 pub mod error;
 pub mod observe;
+pub mod stack;
 pub mod tcp;
 pub mod time;
 

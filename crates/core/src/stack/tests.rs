@@ -1,0 +1,623 @@
+//! Stack tests: frames in, frames out, explicit time; and two stacks wired
+//! back to back.
+
+use super::*;
+use crate::observe::EventKind;
+use crate::time::{Duration, Instant};
+use daytona_wire::icmpv4::msg_type;
+
+const A_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const B_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const A_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+const B_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
+
+fn ip_stack(addr: Ipv4Addr) -> Stack {
+    let mut cfg = StackConfig::ip(addr, 24);
+    cfg.tcp.delayed_ack = None;
+    Stack::new(cfg, CcRegistry::with_builtin()).unwrap()
+}
+
+/// Two stacks and a perfect wire between them.
+struct Pair {
+    a: Stack,
+    b: Stack,
+    now: Instant,
+    /// Every frame, with `true` when A sent it.
+    log: Vec<(bool, Vec<u8>)>,
+    drop_next_from_a: usize,
+}
+
+impl Pair {
+    fn new(a: Stack, b: Stack) -> Pair {
+        Pair {
+            a,
+            b,
+            now: Instant::from_secs(1),
+            log: Vec::new(),
+            drop_next_from_a: 0,
+        }
+    }
+
+    fn ip() -> Pair {
+        Pair::new(ip_stack(A_IP), ip_stack(B_IP))
+    }
+
+    /// Moves frames until both stacks are quiet.
+    fn pump(&mut self) {
+        let mut buf = vec![0u8; 2000];
+        for _ in 0..100_000 {
+            let mut moved = false;
+            while let Some(n) = self.a.poll_transmit(self.now, &mut buf) {
+                let frame = buf[..n].to_vec();
+                self.log.push((true, frame.clone()));
+                moved = true;
+                if self.drop_next_from_a > 0 {
+                    self.drop_next_from_a -= 1;
+                    continue;
+                }
+                self.b.handle_frame(self.now, &frame);
+            }
+            while let Some(n) = self.b.poll_transmit(self.now, &mut buf) {
+                let frame = buf[..n].to_vec();
+                self.log.push((false, frame.clone()));
+                moved = true;
+                self.a.handle_frame(self.now, &frame);
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the stacks never went quiet");
+    }
+
+    /// Runs for `d` of virtual time, firing timers.
+    fn run(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            self.pump();
+            let next = match (self.a.poll_timeout(), self.b.poll_timeout()) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            };
+            match next {
+                Some(t) if t <= end => {
+                    self.now = self.now.max(t);
+                    self.a.handle_timeout(self.now);
+                    self.b.handle_timeout(self.now);
+                }
+                _ => break,
+            }
+        }
+        self.now = end;
+    }
+
+    fn tcp_from_a(&self) -> Vec<TcpRepr<'_>> {
+        self.log
+            .iter()
+            .filter(|(from_a, _)| *from_a)
+            .filter_map(|(_, f)| parse_tcp(f))
+            .collect()
+    }
+}
+
+fn parse_tcp(frame: &[u8]) -> Option<TcpRepr<'_>> {
+    let ip = Ipv4Packet::new_checked(frame).ok()?;
+    let repr = Ipv4Repr::parse(&ip, true).ok()?;
+    if repr.protocol != Protocol::Tcp {
+        return None;
+    }
+    let total = usize::from(ip.total_len());
+    let tcp = TcpPacket::new_checked(&frame[20..total]).ok()?;
+    TcpRepr::parse(&tcp, &repr.src_addr, &repr.dst_addr, ChecksumMode::Verify).ok()
+}
+
+fn ip_packet(src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol, payload: &[u8]) -> Vec<u8> {
+    let repr = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol,
+        payload_len: payload.len(),
+        hop_limit: 64,
+        dscp: 0,
+        ecn: Ecn::NotEct,
+        ident: 1,
+        dont_frag: true,
+    };
+    let mut v = vec![0u8; 20 + payload.len()];
+    repr.emit(&mut v).unwrap();
+    v[20..].copy_from_slice(payload);
+    v
+}
+
+fn tcp_segment(src: SocketAddrV4, dst: SocketAddrV4, repr: TcpRepr<'_>) -> Vec<u8> {
+    let repr = TcpRepr {
+        src_port: src.port(),
+        dst_port: dst.port(),
+        ..repr
+    };
+    let mut tcp = vec![0u8; repr.buffer_len()];
+    repr.emit(
+        &mut TcpPacket::new_unchecked(&mut tcp[..]),
+        src.ip(),
+        dst.ip(),
+        ChecksumMode::Compute,
+    );
+    ip_packet(*src.ip(), *dst.ip(), Protocol::Tcp, &tcp)
+}
+
+fn bare(seq: u32, ack: Option<u32>, control: Control) -> TcpRepr<'static> {
+    TcpRepr {
+        src_port: 0,
+        dst_port: 0,
+        seq: SeqNum(seq),
+        ack: ack.map(SeqNum),
+        control,
+        psh: false,
+        ece: false,
+        cwr: false,
+        window: 1000,
+        urgent: None,
+        options: TcpOptions::default(),
+        payload: &[],
+    }
+}
+
+fn drain(stack: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
+    let mut buf = vec![0u8; 2000];
+    let mut out = Vec::new();
+    while let Some(n) = stack.poll_transmit(now, &mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+const PEER: SocketAddrV4 = SocketAddrV4::new(B_IP, 5555);
+
+#[test]
+fn syn_to_a_closed_port_gets_rst_ack() {
+    let mut s = ip_stack(A_IP);
+    let now = Instant::from_secs(1);
+    let syn = tcp_segment(
+        PEER,
+        SocketAddrV4::new(A_IP, 81),
+        bare(1000, None, Control::Syn),
+    );
+    s.handle_frame(now, &syn);
+    let out = drain(&mut s, now);
+    assert_eq!(out.len(), 1);
+    let rst = parse_tcp(&out[0]).unwrap();
+    // RFC 9293 §3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    assert_eq!(rst.control, Control::Rst);
+    assert_eq!((rst.seq, rst.ack), (SeqNum(0), Some(SeqNum(1001))));
+    assert_eq!((rst.src_port, rst.dst_port), (81, 5555));
+    assert_eq!(s.counters().tcp_rst_sent, 1);
+}
+
+#[test]
+fn ack_to_a_closed_port_gets_rst_and_rst_gets_nothing() {
+    let mut s = ip_stack(A_IP);
+    let now = Instant::from_secs(1);
+    let ack = tcp_segment(
+        PEER,
+        SocketAddrV4::new(A_IP, 81),
+        bare(1000, Some(777), Control::None),
+    );
+    s.handle_frame(now, &ack);
+    let out = drain(&mut s, now);
+    let rst = parse_tcp(&out[0]).unwrap();
+    assert_eq!((rst.seq, rst.ack), (SeqNum(777), None));
+    let r = tcp_segment(
+        PEER,
+        SocketAddrV4::new(A_IP, 81),
+        bare(1000, None, Control::Rst),
+    );
+    s.handle_frame(now, &r);
+    assert!(drain(&mut s, now).is_empty());
+}
+
+#[test]
+fn echo_request_gets_a_reply() {
+    let mut s = ip_stack(A_IP);
+    let now = Instant::from_secs(1);
+    let req = Icmpv4Repr::EchoRequest {
+        ident: 9,
+        seq_no: 3,
+        data: b"ping!",
+    };
+    let mut icmp = vec![0u8; req.buffer_len()];
+    req.emit(&mut icmp).unwrap();
+    s.handle_frame(now, &ip_packet(B_IP, A_IP, Protocol::Icmp, &icmp));
+    let out = drain(&mut s, now);
+    assert_eq!(out.len(), 1);
+    let ip = Ipv4Packet::new_checked(&out[0][..]).unwrap();
+    assert_eq!(ip.dst_addr(), B_IP);
+    let reply = Icmpv4Repr::parse(&Icmpv4Packet::new_checked(ip.payload()).unwrap(), true).unwrap();
+    assert_eq!(
+        reply,
+        Icmpv4Repr::EchoReply {
+            ident: 9,
+            seq_no: 3,
+            data: b"ping!"
+        }
+    );
+}
+
+#[test]
+fn arp_request_for_us_is_answered_and_learned() {
+    let cfg = StackConfig::ethernet(A_MAC, A_IP, 24);
+    let mut s = Stack::new(cfg, CcRegistry::with_builtin()).unwrap();
+    let now = Instant::from_secs(1);
+    let req = ArpRepr {
+        operation: Operation::Request,
+        source_hardware_addr: B_MAC,
+        source_protocol_addr: B_IP,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: A_IP,
+    };
+    let mut frame = vec![0u8; 14 + 28];
+    EthernetRepr {
+        src_addr: B_MAC,
+        dst_addr: EthernetAddress::BROADCAST,
+        ethertype: EtherType::Arp,
+    }
+    .emit(&mut frame)
+    .unwrap();
+    req.emit(&mut frame[14..]).unwrap();
+    s.handle_frame(now, &frame);
+    let out = drain(&mut s, now);
+    assert_eq!(out.len(), 1);
+    let eth = EthernetFrame::new_checked(&out[0][..]).unwrap();
+    assert_eq!(eth.dst_addr(), B_MAC);
+    let reply = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).unwrap()).unwrap();
+    assert_eq!(reply.operation, Operation::Reply);
+    assert_eq!(
+        (reply.source_hardware_addr, reply.source_protocol_addr),
+        (A_MAC, A_IP)
+    );
+    // A request for another address is not answered.
+    let mut other = frame.clone();
+    other[14 + 24..14 + 28].copy_from_slice(&[198, 18, 0, 77]);
+    s.handle_frame(now, &other);
+    assert!(drain(&mut s, now).is_empty());
+}
+
+#[test]
+fn malformed_frames_are_counted_and_never_panic() {
+    let mut s = ip_stack(A_IP);
+    let now = Instant::from_secs(1);
+    let good = tcp_segment(
+        PEER,
+        SocketAddrV4::new(A_IP, 81),
+        bare(1, None, Control::Syn),
+    );
+    // Truncated, wrong version, bad IP checksum, bad TCP checksum, fragment,
+    // not for us, unknown protocol.
+    s.handle_frame(now, &good[..10]);
+    let mut v6 = good.clone();
+    v6[0] = 0x65;
+    s.handle_frame(now, &v6);
+    let mut bad_ip = good.clone();
+    bad_ip[8] ^= 1;
+    s.handle_frame(now, &bad_ip);
+    let mut bad_tcp = good.clone();
+    bad_tcp[30] ^= 1;
+    s.handle_frame(now, &bad_tcp);
+    let mut frag = good.clone();
+    frag[6] = 0x20;
+    Ipv4Packet::new_unchecked(&mut frag[..]).fill_checksum();
+    s.handle_frame(now, &frag);
+    let other = ip_packet(
+        B_IP,
+        Ipv4Addr::new(198, 18, 0, 99),
+        Protocol::Tcp,
+        &good[20..],
+    );
+    s.handle_frame(now, &other);
+    let unknown = ip_packet(B_IP, A_IP, Protocol::Unknown(200), b"x");
+    s.handle_frame(now, &unknown);
+    let c = s.counters().clone();
+    assert_eq!(c.ip_malformed, 2);
+    assert_eq!(c.ip_bad_checksum, 1);
+    assert_eq!(c.tcp_bad_checksum, 1);
+    assert_eq!(c.ip_fragments_dropped, 1);
+    assert_eq!(c.ip_not_for_us, 1);
+    assert_eq!(c.ip_unknown_protocol, 1);
+    assert!(drain(&mut s, now).is_empty());
+}
+
+fn listen_and_connect(p: &mut Pair, backlog: usize) -> (ListenerHandle, ConnHandle, ConnHandle) {
+    let l =
+        p.b.tcp_listen(SocketAddrV4::new(B_IP, 80), backlog)
+            .unwrap();
+    let c =
+        p.a.tcp_connect(p.now, SocketAddrV4::new(B_IP, 80), None)
+            .unwrap();
+    p.pump();
+    let s = p.b.tcp_accept(l).unwrap();
+    (l, c, s)
+}
+
+#[test]
+fn two_stacks_transfer_and_close_cleanly() {
+    let mut p = Pair::ip();
+    let (_l, c, s) = listen_and_connect(&mut p, 8);
+    assert_eq!(p.a.tcp_state(c), Ok(State::Established));
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while got.len() < data.len() {
+        if sent < data.len() {
+            sent += p.a.tcp_send(p.now, c, &data[sent..]).unwrap_or(0);
+        }
+        p.run(Duration::from_millis(1));
+        while let Ok(n) = p.b.tcp_recv(p.now, s, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert_eq!(got, data);
+    p.a.tcp_close(p.now, c).unwrap();
+    p.run(Duration::from_millis(10));
+    assert_eq!(p.b.tcp_recv(p.now, s, &mut buf), Ok(0));
+    p.b.tcp_close(p.now, s).unwrap();
+    p.run(Duration::from_secs(61));
+    // A went through TIME-WAIT; both stacks have freed everything.
+    assert_eq!(p.a.connection_count(), 0);
+    assert_eq!(p.b.connection_count(), 0);
+    assert_eq!(p.a.tcp_state(c), Err(Error::InvalidHandle));
+}
+
+#[test]
+fn syn_cookies_complete_the_handshake_when_the_syn_queue_is_full() {
+    let mut b_cfg = StackConfig::ip(B_IP, 24);
+    b_cfg.syn_backlog = 0;
+    let b = Stack::new(b_cfg, CcRegistry::with_builtin()).unwrap();
+    let mut p = Pair::new(ip_stack(A_IP), b);
+    let (_l, c, s) = listen_and_connect(&mut p, 8);
+    assert_eq!(p.b.counters().tcp_syn_cookies_sent, 1);
+    assert_eq!(p.b.counters().tcp_syn_cookies_valid, 1);
+    // Timestamps carried window scaling and SACK through the cookie.
+    let info = p.b.tcp_info(p.now, s).unwrap();
+    assert!(info.options.window_scale && info.options.sack && info.options.timestamps);
+    p.a.tcp_send(p.now, c, b"through the cookie").unwrap();
+    p.run(Duration::from_millis(10));
+    let mut buf = [0u8; 64];
+    let n = p.b.tcp_recv(p.now, s, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"through the cookie");
+}
+
+#[test]
+fn forged_cookie_ack_gets_rst() {
+    let mut s = ip_stack(A_IP);
+    s.tcp_listen(SocketAddrV4::new(A_IP, 80), 4).unwrap();
+    let now = Instant::from_secs(1);
+    let ack = tcp_segment(
+        PEER,
+        SocketAddrV4::new(A_IP, 80),
+        bare(5000, Some(123_456), Control::None),
+    );
+    s.handle_frame(now, &ack);
+    let out = drain(&mut s, now);
+    assert_eq!(parse_tcp(&out[0]).unwrap().control, Control::Rst);
+    assert_eq!(s.counters().tcp_syn_cookies_invalid, 1);
+    assert_eq!(s.connection_count(), 0);
+}
+
+#[test]
+fn full_accept_queue_drops_syns_and_reports_overflow() {
+    let mut p = Pair::ip();
+    let l = p.b.tcp_listen(SocketAddrV4::new(B_IP, 80), 1).unwrap();
+    p.a.tcp_connect(p.now, SocketAddrV4::new(B_IP, 80), None)
+        .unwrap();
+    p.pump();
+    assert_eq!(p.b.tcp_pending(l), Ok(1));
+    p.a.tcp_connect(p.now, SocketAddrV4::new(B_IP, 80), None)
+        .unwrap();
+    p.pump();
+    assert_eq!(p.b.tcp_pending(l), Ok(1));
+    assert_eq!(p.b.counters().tcp_listen_overflows, 1);
+    let mut overflow = false;
+    while let Some(e) = p.b.poll_event() {
+        overflow |= matches!(e.kind, EventKind::ListenOverflow { .. });
+    }
+    assert!(overflow);
+    // Once accepted, the retransmitted SYN gets through.
+    p.b.tcp_accept(l).unwrap();
+    p.run(Duration::from_secs(2));
+    assert_eq!(p.b.tcp_pending(l), Ok(1));
+}
+
+#[test]
+fn connect_refused_by_rst() {
+    let mut p = Pair::ip();
+    let c =
+        p.a.tcp_connect(p.now, SocketAddrV4::new(B_IP, 9), None)
+            .unwrap();
+    p.pump();
+    assert_eq!(p.a.tcp(c).unwrap().error(), Some(Error::ConnectionRefused));
+    assert_eq!(
+        p.a.tcp_recv(p.now, c, &mut [0; 4]),
+        Err(Error::ConnectionRefused)
+    );
+}
+
+#[test]
+fn socket_calls_report_precise_errors() {
+    let mut s = ip_stack(A_IP);
+    let now = Instant::from_secs(1);
+    let l = s.tcp_listen(SocketAddrV4::new(A_IP, 80), 4).unwrap();
+    assert_eq!(
+        s.tcp_listen(SocketAddrV4::new(A_IP, 80), 4),
+        Err(Error::AddrInUse)
+    );
+    assert_eq!(
+        s.tcp_listen(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 9), 81), 4),
+        Err(Error::AddrNotAvailable)
+    );
+    assert_eq!(s.tcp_accept(l), Err(Error::WouldBlock));
+    assert_eq!(
+        s.tcp_connect(
+            now,
+            SocketAddrV4::new(Ipv4Addr::new(198, 19, 5, 5), 80),
+            None
+        ),
+        Err(Error::NetworkUnreachable)
+    );
+    assert_eq!(
+        s.tcp_connect(now, SocketAddrV4::new(B_IP, 0), None),
+        Err(Error::InvalidArgument)
+    );
+    let c = s.tcp_connect(now, PEER, None).unwrap();
+    s.tcp_abort(now, c).unwrap();
+    assert_eq!(s.tcp_send(now, c, b"x"), Err(Error::InvalidHandle));
+    assert_eq!(s.tcp_close(now, c), Err(Error::InvalidHandle));
+    s.tcp_close_listener(now, l).unwrap();
+    assert_eq!(s.tcp_accept(l), Err(Error::InvalidHandle));
+    let mut bad = StackConfig::ip(A_IP, 24);
+    bad.tcp.congestion_control = "nonesuch".into();
+    assert_eq!(
+        Stack::new(bad, CcRegistry::with_builtin()).err(),
+        Some(Error::InvalidArgument)
+    );
+}
+
+#[test]
+fn connection_and_memory_limits_are_enforced() {
+    let mut cfg = StackConfig::ip(A_IP, 24);
+    cfg.max_connections = 2;
+    let mut s = Stack::new(cfg, CcRegistry::with_builtin()).unwrap();
+    let now = Instant::from_secs(1);
+    s.tcp_connect(now, PEER, None).unwrap();
+    s.tcp_connect(now, PEER, None).unwrap();
+    assert_eq!(
+        s.tcp_connect(now, PEER, None),
+        Err(Error::TooManyConnections)
+    );
+    let mut cfg = StackConfig::ip(A_IP, 24);
+    cfg.max_buffer_memory = 3 << 20;
+    let mut s = Stack::new(cfg, CcRegistry::with_builtin()).unwrap();
+    s.tcp_connect(now, PEER, None).unwrap();
+    assert_eq!(s.tcp_connect(now, PEER, None), Err(Error::NoBufferSpace));
+}
+
+#[test]
+fn ephemeral_ports_are_distinct_and_in_range() {
+    let mut s = ip_stack(A_IP);
+    let now = Instant::from_secs(1);
+    let mut ports = std::collections::HashSet::new();
+    for _ in 0..500 {
+        let c = s.tcp_connect(now, PEER, None).unwrap();
+        let port = s.tcp(c).unwrap().local().port();
+        assert!((32_768..=60_999).contains(&port));
+        assert!(ports.insert(port), "port {port} reused");
+    }
+}
+
+#[test]
+fn icmp_frag_needed_reaches_the_connection() {
+    let mut p = Pair::ip();
+    let (_l, c, _s) = listen_and_connect(&mut p, 8);
+    let data = vec![7u8; 20_000];
+    p.a.tcp_send(p.now, c, &data).unwrap();
+    // Capture A's first data segment instead of delivering it.
+    p.drop_next_from_a = 1;
+    p.pump();
+    let (_, frame) = p
+        .log
+        .iter()
+        .rev()
+        .find(|(a, f)| *a && parse_tcp(f).is_some_and(|t| !t.payload.is_empty()))
+        .unwrap()
+        .clone();
+    let ip = Ipv4Repr::parse(&Ipv4Packet::new_checked(&frame[..]).unwrap(), true).unwrap();
+    let msg = Icmpv4Repr::DstUnreachable {
+        code: DstUnreachable::FragRequired,
+        next_hop_mtu: 1280,
+        header: ip,
+        data: &frame[20..48],
+    };
+    let mut icmp = vec![0u8; msg.buffer_len()];
+    msg.emit(&mut icmp).unwrap();
+    let router = Ipv4Addr::new(198, 18, 0, 254);
+    while p.a.poll_event().is_some() {}
+    p.a.handle_frame(p.now, &ip_packet(router, A_IP, Protocol::Icmp, &icmp));
+    assert_eq!(p.a.counters().icmp_errors_delivered, 1);
+    let mut seen = false;
+    while let Some(e) = p.a.poll_event() {
+        if let EventKind::IcmpError { source, mtu, .. } = e.kind {
+            seen = source == router && mtu == Some(1280);
+        }
+    }
+    assert!(seen);
+    assert_eq!(p.a.tcp(c).unwrap().snd_mss(), 1280 - 40 - 12);
+}
+
+#[test]
+fn udp_datagrams_and_port_unreachable() {
+    let mut p = Pair::ip();
+    let ua = p.a.udp_bind(SocketAddrV4::new(A_IP, 53)).unwrap();
+    let ub = p.b.udp_bind(SocketAddrV4::new(B_IP, 53)).unwrap();
+    p.a.udp_send_to(ua, SocketAddrV4::new(B_IP, 53), b"query")
+        .unwrap();
+    p.pump();
+    let mut buf = [0u8; 64];
+    let (n, from) = p.b.udp_recv_from(ub, &mut buf).unwrap();
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"query"[..], SocketAddrV4::new(A_IP, 53))
+    );
+    assert_eq!(p.b.udp_recv_from(ub, &mut buf), Err(Error::WouldBlock));
+    // Nobody on port 54: ICMP port unreachable comes back.
+    p.a.udp_send_to(ua, SocketAddrV4::new(B_IP, 54), b"hello?")
+        .unwrap();
+    p.pump();
+    assert_eq!(p.b.counters().udp_no_port, 1);
+    let icmp_back = p.log.iter().any(|(from_a, f)| {
+        !from_a
+            && Ipv4Packet::new_checked(&f[..]).is_ok_and(|ip| {
+                ip.protocol() == Protocol::Icmp && ip.payload()[0] == msg_type::DST_UNREACHABLE
+            })
+    });
+    assert!(icmp_back);
+    assert_eq!(p.a.counters().icmp_errors_unmatched, 1);
+}
+
+#[test]
+fn ethernet_stacks_resolve_each_other_before_talking() {
+    let a = Stack::new(
+        StackConfig::ethernet(A_MAC, A_IP, 24),
+        CcRegistry::with_builtin(),
+    )
+    .unwrap();
+    let b = Stack::new(
+        StackConfig::ethernet(B_MAC, B_IP, 24),
+        CcRegistry::with_builtin(),
+    )
+    .unwrap();
+    let mut p = Pair::new(a, b);
+    let (_l, c, s) = listen_and_connect(&mut p, 4);
+    assert_eq!(p.a.counters().arp_requests_sent, 1);
+    assert_eq!(p.b.counters().arp_requests_answered, 1);
+    p.a.tcp_send(p.now, c, b"over ethernet").unwrap();
+    p.run(Duration::from_millis(100));
+    let mut buf = [0u8; 64];
+    let n = p.b.tcp_recv(p.now, s, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"over ethernet");
+    // The first frame was the broadcast ARP request.
+    let eth = EthernetFrame::new_checked(&p.log[0].1[..]).unwrap();
+    assert!(eth.dst_addr().is_broadcast());
+}
+
+#[test]
+fn tcp_from_a_is_all_well_formed() {
+    let mut p = Pair::ip();
+    let (_l, c, _s) = listen_and_connect(&mut p, 4);
+    p.a.tcp_send(p.now, c, &[1; 5000]).unwrap();
+    p.run(Duration::from_millis(50));
+    let segs = p.tcp_from_a();
+    assert!(segs.len() >= 4);
+    assert!(segs.iter().all(|s| s.src_port >= 32_768));
+}

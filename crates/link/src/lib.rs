@@ -1,0 +1,160 @@
+//! Links: how frames reach the stack. The [`Link`] trait moves *batches*
+//! of frames (real links — TAP, raw sockets, AF_PACKET — implement it in
+//! the runtime layer), [`MemoryLink`] connects two stacks in one process,
+//! and [`Impaired`] is middleware that injects delay, loss, duplication,
+//! reordering, corruption and rate limits into any link using the same
+//! [`impair::FaultModel`] the simulator uses.
+#![forbid(unsafe_code)]
+
+pub mod impair;
+mod memory;
+
+pub use impair::{FaultModel, Impairment};
+pub use memory::MemoryLink;
+
+use daytona_core::time::Instant;
+use std::io;
+
+/// What a link carries and can offload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkCaps {
+    /// Frames carry an Ethernet header (else bare IPv4 packets).
+    pub ethernet: bool,
+    /// IP MTU.
+    pub mtu: usize,
+    /// Largest segment the link accepts for segmentation offload (TSO),
+    /// equal to the MTU when there is none.
+    pub max_segment: usize,
+    /// Received checksums were verified by the link.
+    pub rx_checksum_verified: bool,
+}
+
+/// A batch of frames in reusable buffers: no allocation per frame once the
+/// batch has grown to its working size.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    bufs: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Appends a copy of `frame`, reusing an old buffer.
+    pub fn push(&mut self, frame: &[u8]) {
+        if self.len == self.bufs.len() {
+            self.bufs.push(Vec::new());
+        }
+        let b = &mut self.bufs[self.len];
+        b.clear();
+        b.extend_from_slice(frame);
+        self.len += 1;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.bufs[..self.len].iter().map(|b| b.as_slice())
+    }
+}
+
+/// A packet channel to the stack.
+pub trait Link {
+    fn caps(&self) -> LinkCaps;
+    /// Appends received frames to `batch`; returns how many.
+    fn recv_batch(&mut self, now: Instant, batch: &mut Batch) -> io::Result<usize>;
+    /// Sends every frame of `batch`; returns how many were accepted.
+    fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize>;
+    /// When frames will next be ready without new input (delayed links).
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// Wraps a link with a fault model on its transmit side.
+pub struct Impaired<L: Link> {
+    inner: L,
+    model: FaultModel,
+    held: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64, Vec<u8>)>>,
+    seq: u64,
+    out: Batch,
+}
+
+impl<L: Link> Impaired<L> {
+    pub fn new(inner: L, model: FaultModel) -> Self {
+        Impaired {
+            inner,
+            model,
+            held: Default::default(),
+            seq: 0,
+            out: Batch::new(),
+        }
+    }
+
+    pub fn inner(&self) -> &L {
+        &self.inner
+    }
+
+    pub fn model(&self) -> &FaultModel {
+        &self.model
+    }
+
+    /// Sends every held frame whose time has come.
+    pub fn flush(&mut self, now: Instant) -> io::Result<usize> {
+        self.out.clear();
+        while let Some(std::cmp::Reverse((t, _, _))) = self.held.peek() {
+            if *t > now {
+                break;
+            }
+            if let Some(std::cmp::Reverse((_, _, f))) = self.held.pop() {
+                self.out.push(&f);
+            }
+        }
+        if self.out.is_empty() {
+            return Ok(0);
+        }
+        self.inner.send_batch(now, &self.out)
+    }
+}
+
+impl<L: Link> Link for Impaired<L> {
+    fn caps(&self) -> LinkCaps {
+        self.inner.caps()
+    }
+
+    fn recv_batch(&mut self, now: Instant, batch: &mut Batch) -> io::Result<usize> {
+        self.flush(now)?;
+        self.inner.recv_batch(now, batch)
+    }
+
+    fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
+        for frame in batch.iter() {
+            for (at, copy) in self.model.transmit(now, frame) {
+                self.seq += 1;
+                self.held.push(std::cmp::Reverse((at, self.seq, copy)));
+            }
+        }
+        self.flush(now)?;
+        Ok(batch.len())
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        let mine = self.held.peek().map(|std::cmp::Reverse((t, _, _))| *t);
+        match (mine, self.inner.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}

@@ -618,14 +618,8 @@ impl Connection {
 
     /// Shuts one or both directions (like `shutdown(2)`).
     pub fn shutdown(&mut self, now: Instant, how: Shutdown) -> Result<(), Error> {
-        match self.state {
-            State::Closed | State::Listen => return Err(Error::NotConnected),
-            State::SynSent if matches!(how, Shutdown::Write | Shutdown::Both) => {
-                // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the TCB.
-                self.enter_closed(now);
-                return Ok(());
-            }
-            _ => {}
+        if matches!(self.state, State::Closed | State::Listen) {
+            return Err(Error::NotConnected);
         }
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             self.read_shut = true;
@@ -637,17 +631,34 @@ impl Connection {
     }
 
     /// Queues our FIN after the data already written (RFC 9293 §3.10.4).
+    ///
+    /// During the handshake the FIN waits for ESTABLISHED, so data queued
+    /// before the handshake completes is still delivered (RFC 9293 §3.10.4
+    /// for SYN-RECEIVED; in SYN-SENT the RFC deletes the TCB, which would
+    /// silently discard queued data, so we defer instead).
     fn shutdown_write(&mut self, now: Instant) {
         if self.write_shut {
             return;
         }
         self.write_shut = true;
+        if !self.state.is_synchronized() {
+            return;
+        }
         let data_start = self.data_start_seq();
         self.fin_seq = Some(data_start + self.snd_buf.len() as u32);
         match self.state {
-            State::SynReceived | State::Established => self.set_state(now, State::FinWait1),
+            State::Established => self.set_state(now, State::FinWait1),
             State::CloseWait => self.set_state(now, State::LastAck),
             _ => {}
+        }
+    }
+
+    /// On entering ESTABLISHED: apply a shutdown requested during the
+    /// handshake.
+    pub(crate) fn apply_deferred_fin(&mut self, now: Instant) {
+        if self.write_shut && self.fin_seq.is_none() {
+            self.write_shut = false;
+            self.shutdown_write(now);
         }
     }
 
@@ -660,7 +671,8 @@ impl Connection {
         self.read_shut = true;
         match self.state {
             State::Closed | State::Listen => {}
-            State::SynSent => self.enter_closed(now),
+            // RFC 9293 §3.10.4: nothing sent yet, nothing queued: delete.
+            State::SynSent if self.snd_buf.is_empty() => self.enter_closed(now),
             _ if self.rcv_buf.readable() > 0 || self.rcv_buf.has_out_of_order() => {
                 self.reset(now, RstReason::DataLost)
             }

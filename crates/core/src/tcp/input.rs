@@ -94,6 +94,7 @@ impl Connection {
                 self.snd_una = ack;
                 self.syn_acked(now);
                 self.set_state(now, State::Established);
+                self.apply_deferred_fin(now);
                 // RFC 9293 §3.10.7.3: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
                 self.ack_now = true;
                 // Data or FIN on the SYN-ACK (allowed, rare).
@@ -249,6 +250,7 @@ impl Connection {
                 self.snd_una = self.iss + 1;
                 let wnd = u32::from(seg.window) << self.snd_wscale;
                 self.set_send_window(now, wnd, seg.seq, ack);
+                self.apply_deferred_fin(now);
             } else {
                 // RFC 9293 §3.10.7.4: <SEQ=SEG.ACK><CTL=RST>.
                 self.pending_rst = Some((ack, None));

@@ -499,3 +499,36 @@ fn full_send_buffer_would_block() {
     assert_eq!(h.conn.send(&[7; 10]), Err(Error::WouldBlock));
     assert!(!h.conn.is_writable());
 }
+
+#[test]
+fn shutdown_during_the_handshake_sends_queued_data_then_fin() {
+    let mut h = Harness::connect(config());
+    h.recv_one();
+    h.write(b"early data");
+    h.conn.shutdown(h.now, Shutdown::Write).unwrap();
+    assert_eq!(h.conn.state(), State::SynSent);
+    h.send(PeerSeg {
+        seq: IRS,
+        ack: Some(ISS + 1),
+        control: Control::Syn,
+        window: 65_535,
+        options: TcpOptions::default(),
+        payload: vec![],
+    });
+    assert_eq!(h.conn.state(), State::FinWait1);
+    let segs = h.recv();
+    let data: Vec<u8> = segs.iter().flat_map(|s| s.payload.clone()).collect();
+    assert_eq!(data, b"early data");
+    let last = segs.last().unwrap();
+    assert_eq!(last.control, Control::Fin);
+    assert_eq!(last.seq + last.len() as u32, ISS + 11);
+}
+
+#[test]
+fn close_in_syn_sent_with_nothing_queued_deletes_the_connection() {
+    let mut h = Harness::connect(config());
+    h.recv_one();
+    h.conn.close(h.now);
+    assert!(h.conn.is_closed());
+    h.recv_nothing();
+}

@@ -602,16 +602,22 @@ impl Connection {
     }
 
     /// After the application read, decide whether the window grew enough to
-    /// be worth a window update (RFC 9293 §3.8.6.2.2).
+    /// be worth a window update: RFC 9293 §3.8.6.2.2 (by at least
+    /// min(buffer/2, MSS)), and, as Linux's `tcp_cleanup_rbuf`, only when
+    /// the advertised window has fallen to half the buffer and would at
+    /// least double — otherwise the next data ACK carries the news.
     fn after_read(&mut self) {
         if !self.state.is_synchronized() || self.fin_received {
             return;
         }
         let advertised = self.rcv_adv.since(self.rcv_nxt);
         let free = self.rcv_buf.window() as u32;
-        let threshold = (self.rcv_buf.capacity() as u32 / 2).min(self.rcv_mss.max(1));
-        if free >= advertised.saturating_add(threshold) && free >= threshold {
-            // RFC 1122 §4.2.3.3: the window opened by at least min(buffer/2, MSS).
+        let capacity = self.rcv_buf.capacity() as u32;
+        let threshold = (capacity / 2).min(self.rcv_mss.max(1));
+        if 2 * advertised <= capacity
+            && free >= advertised.saturating_mul(2)
+            && free >= advertised.saturating_add(threshold)
+        {
             self.ack_now = true;
         }
     }

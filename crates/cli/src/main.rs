@@ -1,0 +1,228 @@
+//! `daytona`: the project's command.
+//!
+//! Until the simulator and the real links land, its main job is
+//! `daytona transfer`: two Daytona stacks in one process, connected by a
+//! simulated link with the impairments you choose, moving a seeded byte
+//! stream and checking it byte for byte.
+
+mod units;
+
+use clap::{Parser, Subcommand};
+use daytona_core::cc::CcRegistry;
+use daytona_core::observe::TcpInfo;
+use daytona_core::tcp::TcpConfig;
+use daytona_core::time::Duration;
+use daytona_link::Impairment;
+use daytona_sim::{transfer, TransferSpec};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "daytona",
+    version,
+    about = "Daytona, a user-level TCP/IP stack"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transfer bytes between two in-memory stacks over a simulated link.
+    Transfer(TransferArgs),
+}
+
+#[derive(clap::Args)]
+struct TransferArgs {
+    /// Bytes to transfer (B, KB, MB, GB, KiB, MiB, GiB).
+    #[arg(long, default_value = "10MB", value_parser = units::parse_size)]
+    bytes: u64,
+    /// Bottleneck rate (kbit, mbit, gbit).
+    #[arg(long, default_value = "100mbit", value_parser = units::parse_rate)]
+    rate: u64,
+    /// One-way propagation delay (us, ms, s).
+    #[arg(long, default_value = "10ms", value_parser = units::parse_duration)]
+    delay: Duration,
+    /// Random loss on the data path (percent).
+    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
+    loss: f64,
+    /// Random loss on the ACK path (percent).
+    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
+    ack_loss: f64,
+    /// Frames held back by 2 ms (percent).
+    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
+    reorder: f64,
+    /// Frames delivered twice (percent).
+    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
+    duplicate: f64,
+    /// Frames with one bit flipped (percent).
+    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
+    corrupt: f64,
+    /// Bottleneck queue in bytes.
+    #[arg(long, default_value = "1MiB", value_parser = units::parse_size)]
+    queue: u64,
+    /// Congestion controller of the sender.
+    #[arg(long, default_value = "newreno")]
+    cc: String,
+    /// IP MTU of the link.
+    #[arg(long, default_value_t = 1500)]
+    mtu: usize,
+    /// Seed for every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn impairment(a: &TransferArgs, loss: f64) -> Impairment {
+    Impairment {
+        delay: a.delay,
+        rate_bps: Some(a.rate),
+        queue_bytes: Some(a.queue as usize),
+        loss,
+        duplicate: a.duplicate,
+        reorder: a.reorder,
+        reorder_delay: Duration::from_millis(2),
+        corrupt: a.corrupt,
+        ..Impairment::default()
+    }
+}
+
+fn run_transfer(a: &TransferArgs) -> Result<(), String> {
+    let registry = CcRegistry::with_builtin();
+    if !registry.contains(&a.cc) {
+        return Err(format!(
+            "unknown congestion controller {:?} (known: {})",
+            a.cc,
+            registry.names().join(", ")
+        ));
+    }
+    if !(576..=65_535).contains(&a.mtu) {
+        return Err(format!("MTU {} is not within 576..=65535", a.mtu));
+    }
+    let sender = TcpConfig {
+        congestion_control: a.cc.clone(),
+        ..TcpConfig::default()
+    };
+    let spec = TransferSpec {
+        bytes: a.bytes,
+        seed: a.seed,
+        mtu: a.mtu,
+        forward: impairment(a, a.loss),
+        reverse: impairment(a, a.ack_loss),
+        sender,
+        ..TransferSpec::default()
+    };
+    let wall = std::time::Instant::now();
+    let r = transfer(&spec, &registry).map_err(|e| e.to_string())?;
+    let wall = wall.elapsed();
+    println!(
+        "transfer: {} bytes, {} bit/s, one-way delay {:?}, loss {}%, cc {}, seed {}",
+        a.bytes,
+        a.rate,
+        a.delay,
+        a.loss * 100.0,
+        a.cc,
+        a.seed
+    );
+    println!();
+    println!(
+        "  byte-exact        {}",
+        if r.byte_exact { "yes" } else { "NO" }
+    );
+    println!("  virtual time      {:.3} s", r.duration.as_secs_f64());
+    println!("  goodput           {:.2} Mbit/s", r.goodput_bps() / 1e6);
+    println!("  retransmissions   {}", r.retransmissions);
+    println!("  RTOs              {}", r.rtos);
+    println!("  recoveries        {}", r.fast_retransmits);
+    println!(
+        "  wall time         {:.3} s ({:.0}x real time)",
+        wall.as_secs_f64(),
+        r.duration.as_secs_f64() / wall.as_secs_f64().max(1e-9)
+    );
+    println!();
+    println!("sender TcpInfo:");
+    print_info(&r.sender_info);
+    if !r.byte_exact {
+        return Err("the transfer was not byte-exact".into());
+    }
+    Ok(())
+}
+
+fn print_info(i: &TcpInfo) {
+    let rows: Vec<(&str, String)> = vec![
+        ("state", i.state.to_string()),
+        ("ca_state", format!("{:?}", i.ca_state)),
+        ("congestion_control", i.congestion_control.to_string()),
+        (
+            "snd_mss / rcv_mss",
+            format!("{} / {}", i.snd_mss, i.rcv_mss),
+        ),
+        ("snd_cwnd", i.snd_cwnd.to_string()),
+        (
+            "snd_ssthresh",
+            if i.snd_ssthresh == u32::MAX {
+                "inf".into()
+            } else {
+                i.snd_ssthresh.to_string()
+            },
+        ),
+        ("rtt / rttvar", format!("{:?} / {:?}", i.rtt, i.rttvar)),
+        ("min_rtt", format!("{:?}", i.min_rtt)),
+        ("rto", format!("{:?}", i.rto)),
+        (
+            "options",
+            format!(
+                "ts={} sack={} wscale={} ({}/{})",
+                i.options.timestamps,
+                i.options.sack,
+                i.options.window_scale,
+                i.snd_wscale,
+                i.rcv_wscale
+            ),
+        ),
+        (
+            "bytes_sent / acked",
+            format!("{} / {}", i.bytes_sent, i.bytes_acked),
+        ),
+        ("bytes_retrans", i.bytes_retrans.to_string()),
+        (
+            "segs_out / segs_in",
+            format!("{} / {}", i.segs_out, i.segs_in),
+        ),
+        ("total_retrans", i.total_retrans.to_string()),
+        (
+            "rto_count / fast_retransmits",
+            format!("{} / {}", i.rto_count, i.fast_retransmits),
+        ),
+        (
+            "delivery_rate",
+            i.delivery_rate.map_or("-".into(), |r| {
+                format!("{:.2} Mbit/s", r as f64 * 8.0 / 1e6)
+            }),
+        ),
+        (
+            "busy / rwnd_limited / sndbuf_limited",
+            format!(
+                "{:?} / {:?} / {:?}",
+                i.busy_time, i.rwnd_limited, i.sndbuf_limited
+            ),
+        ),
+    ];
+    for (k, v) in rows {
+        println!("  {k:<38} {v}");
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Transfer(a) => run_transfer(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("daytona: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -621,3 +621,55 @@ fn tcp_from_a_is_all_well_formed() {
     assert!(segs.len() >= 4);
     assert!(segs.iter().all(|s| s.src_port >= 32_768));
 }
+
+mod fuzz {
+    //! The `stack_input` fuzz target's property, under `cargo test`.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn valid_frames() -> Vec<Vec<u8>> {
+        let l = SocketAddrV4::new(A_IP, 80);
+        let mut syn = bare(1000, None, Control::Syn);
+        syn.options.mss = Some(1460);
+        syn.options.timestamps = Some(Timestamps { tsval: 5, tsecr: 0 });
+        vec![
+            tcp_segment(PEER, l, syn),
+            tcp_segment(PEER, l, bare(1001, Some(77), Control::None)),
+            tcp_segment(PEER, l, bare(1001, Some(77), Control::Fin)),
+            tcp_segment(PEER, l, bare(1001, None, Control::Rst)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #[test]
+        fn arbitrary_frames_never_panic(
+            frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..8),
+            flips in proptest::collection::vec((0usize..4, 0usize..80, any::<u8>()), 0..12),
+        ) {
+            let mut s = ip_stack(A_IP);
+            s.tcp_listen(SocketAddrV4::new(A_IP, 80), 4).unwrap();
+            let mut now = Instant::from_secs(1);
+            s.tcp_connect(now, PEER, None).unwrap();
+            let mut inputs = frames;
+            // Valid frames with bytes overwritten: deeper than random bytes.
+            let mut valid = valid_frames();
+            for (which, at, byte) in flips {
+                let f = &mut valid[which];
+                let i = at % f.len();
+                f[i] = byte;
+            }
+            inputs.extend(valid);
+            for f in inputs {
+                s.handle_frame(now, &f);
+                for out in drain(&mut s, now) {
+                    // Whatever we send is well-formed IPv4.
+                    let ip = Ipv4Packet::new_checked(&out[..]).unwrap();
+                    prop_assert!(Ipv4Repr::parse(&ip, true).is_ok());
+                }
+                now += Duration::from_millis(300);
+                s.handle_timeout(now);
+            }
+        }
+    }
+}

@@ -78,6 +78,16 @@ pub struct IcmpError {
     pub seq: SeqNum,
 }
 
+/// The one segment being timed per flight: for the RTT (RFC 6298 §3,
+/// Karn's algorithm) and, with the bytes delivered when it was sent, for a
+/// delivery-rate sample (draft-cheng-iccrg-delivery-rate-estimation §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimedSegment {
+    pub seq: SeqNum,
+    pub sent: Instant,
+    pub delivered: u64,
+}
+
 /// Which direction(s) `shutdown` closes, as in `std::net::Shutdown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {
@@ -187,7 +197,9 @@ pub struct Connection {
 
     // RTT estimation (RFC 6298) with one timed segment (Karn's algorithm).
     pub(crate) rtt: RttEstimator,
-    pub(crate) rtt_timed: Option<(SeqNum, Instant)>,
+    pub(crate) rtt_timed: Option<TimedSegment>,
+    /// The latest delivery-rate sample, bytes per second.
+    pub(crate) delivery_rate: Option<u64>,
 
     // Timers and retry counters.
     pub(crate) timers: Timers,
@@ -329,6 +341,7 @@ impl Connection {
             app_closed: false,
             rtt,
             rtt_timed: None,
+            delivery_rate: None,
             timers: Timers::default(),
             retransmits: 0,
             persist_probes: 0,
@@ -867,13 +880,7 @@ impl Connection {
             0
         };
         let srtt = self.rtt.srtt();
-        let delivery_rate = match (self.rtt.min_rtt(), self.stats.busy_since) {
-            (Some(_), _) if busy_time > Duration::ZERO => {
-                let us = busy_time.as_micros().max(1);
-                u64::try_from(u128::from(self.stats.bytes_acked) * 1_000_000 / us).ok()
-            }
-            _ => None,
-        };
+        let delivery_rate = self.delivery_rate;
         TcpInfo {
             state: self.state,
             ca_state: self.win.ca_state,

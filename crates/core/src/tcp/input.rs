@@ -5,7 +5,7 @@ use super::connection::{Connection, IcmpError, MIN_PMTU};
 use super::recovery::AckVerdict;
 use super::state::State;
 use super::timers::TimerKind;
-use crate::cc::{AckSample, CaState};
+use crate::cc::{AckSample, CaState, RateSample};
 use crate::observe::{
     ChallengeReason, CwndCause, DropReason, EventKind, RetransmitCause, RstReason,
 };
@@ -120,9 +120,9 @@ impl Connection {
     /// Our SYN was acknowledged: take an RTT sample, initialise congestion
     /// control and reset the timers the handshake used.
     fn syn_acked(&mut self, now: Instant) {
-        if let Some((seq, sent)) = self.rtt_timed.take() {
-            if seq == self.iss && !self.syn_retransmitted {
-                self.rtt_sample(now, now - sent);
+        if let Some(t) = self.rtt_timed.take() {
+            if t.seq == self.iss && !self.syn_retransmitted {
+                self.rtt_sample(now, now - t.sent);
             }
         }
         if self.syn_retransmitted && self.rtt.srtt().is_none() {
@@ -414,10 +414,28 @@ impl Connection {
         // RTT: the timed segment (Karn's algorithm), else, after a timeout,
         // the timestamp echo (RFC 7323 §4.2 resolves the ambiguity).
         let mut rtt = None;
-        if let Some((seq, sent)) = self.rtt_timed {
-            if ack.after(seq) {
+        let mut rate_sample = None;
+        if let Some(t) = self.rtt_timed {
+            if ack.after(t.seq) {
                 self.rtt_timed = None;
-                rtt = Some(now - sent);
+                rtt = Some(now - t.sent);
+                // draft-cheng-iccrg-delivery-rate-estimation §3.3: bytes
+                // delivered since the timed segment was sent, over the time
+                // it took.
+                let sample = RateSample {
+                    delivered: self.stats.delivered - t.delivered,
+                    interval: now - t.sent,
+                    prior_delivered: t.delivered,
+                    rtt,
+                    losses: 0,
+                    acked_sacked: total_acked,
+                    prior_in_flight,
+                    is_app_limited: self.win.app_limited,
+                };
+                if let Some(rate) = sample.delivery_rate() {
+                    self.delivery_rate = Some(rate);
+                }
+                rate_sample = Some(sample);
             }
         }
         if rtt.is_none() && self.ts_ok && self.retransmits > 0 {
@@ -479,9 +497,22 @@ impl Connection {
                     self.set_ca_state(now, CaState::Open);
                 }
                 let before = (self.win.cwnd, self.win.ssthresh);
-                self.cc.cong_avoid(&mut self.win, &sample, now);
+                // Linux order: a controller with `cong_control` owns the
+                // window on ACKs that carry a rate sample.
+                let owned = match rate_sample {
+                    Some(rs) => self.cc.cong_control(&mut self.win, &rs, now),
+                    None => false,
+                };
+                if !owned {
+                    self.cc.cong_avoid(&mut self.win, &sample, now);
+                }
                 self.win.cwnd = self.win.cwnd.max(self.snd_mss);
-                self.note_cwnd(now, before, CwndCause::Ack);
+                let cause = if owned {
+                    CwndCause::Controller
+                } else {
+                    CwndCause::Ack
+                };
+                self.note_cwnd(now, before, cause);
             }
         }
 

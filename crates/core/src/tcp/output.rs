@@ -3,7 +3,7 @@
 //! be in flight (`Window::cwnd`); loss recovery has marked what must be
 //! retransmitted (`retransmit_head`, go-back-N via `snd_nxt`).
 
-use super::connection::{Connection, TIMESTAMPS_OPTION_LEN};
+use super::connection::{Connection, TimedSegment};
 use super::state::State;
 use super::timers::TimerKind;
 use crate::cc::CwndEvent;
@@ -74,7 +74,11 @@ impl Connection {
         }
         if first {
             // Karn: only a SYN sent once gives an RTT sample.
-            self.rtt_timed = Some((self.iss, now));
+            self.rtt_timed = Some(TimedSegment {
+                seq: self.iss,
+                sent: now,
+                delivered: self.stats.delivered,
+            });
         } else {
             self.stats.total_retrans += 1;
         }
@@ -179,9 +183,7 @@ impl Connection {
         self.stats.total_retrans += 1;
         self.stats.bytes_retrans += u64::from(len);
         self.recovery.note_retransmit();
-        self.rtt_timed = self
-            .rtt_timed
-            .filter(|(s, _)| !s.in_window(seq, len.max(1)));
+        self.rtt_timed = self.rtt_timed.filter(|t| !t.seq.in_window(seq, len.max(1)));
         self.emit(now, EventKind::Retransmit { seq, len, cause });
     }
 
@@ -268,7 +270,11 @@ impl Connection {
                 self.stats.last_data_sent = Some(now);
                 if self.rtt_timed.is_none() {
                     // Time one segment per round trip (RFC 6298 §3, Karn).
-                    self.rtt_timed = Some((seq, now));
+                    self.rtt_timed = Some(TimedSegment {
+                        seq,
+                        sent: now,
+                        delivered: self.stats.delivered,
+                    });
                 }
             }
         }
@@ -520,7 +526,6 @@ impl Connection {
         let mut packet = TcpPacket::new_unchecked(frame);
         repr.emit_header(&mut packet);
         packet.fill_checksum(self.local.ip(), self.remote.ip(), ChecksumMode::Compute);
-        let _ = TIMESTAMPS_OPTION_LEN;
         Some(total)
     }
 }

@@ -223,3 +223,91 @@ fn congestion_avoidance_adds_about_one_segment_per_round_trip() {
         );
     }
 }
+
+#[test]
+fn delivery_rate_comes_from_the_timed_flight() {
+    let mut h = Harness::established(config());
+    h.write(&pattern(10 * M as usize));
+    h.recv();
+    h.advance(Duration::from_millis(20));
+    h.send(PeerSeg::ack(IRS + 1, seq(10)));
+    // draft-cheng-iccrg-delivery-rate-estimation: 10 segments in 20 ms.
+    assert_eq!(
+        h.conn.info(h.now).delivery_rate,
+        Some(u64::from(10 * M) * 50)
+    );
+}
+
+/// A controller that takes the window from every rate sample.
+#[derive(Debug, Default)]
+struct RateDriven {
+    samples: u32,
+}
+
+impl crate::cc::CongestionControl for RateDriven {
+    fn name(&self) -> &'static str {
+        "rate-driven"
+    }
+    fn ssthresh(&mut self, w: &crate::cc::Window, _now: crate::time::Instant) -> u32 {
+        w.cwnd
+    }
+    fn cong_avoid(
+        &mut self,
+        _w: &mut crate::cc::Window,
+        _a: &crate::cc::AckSample,
+        _now: crate::time::Instant,
+    ) {
+        panic!("cong_avoid must not run when cong_control owns the window");
+    }
+    fn cong_control(
+        &mut self,
+        w: &mut crate::cc::Window,
+        rs: &crate::cc::RateSample,
+        _now: crate::time::Instant,
+    ) -> bool {
+        self.samples += 1;
+        // Two bandwidth-delay products of the sample.
+        let rate = rs.delivery_rate().unwrap_or(0);
+        let rtt = rs.rtt.unwrap_or_default();
+        w.cwnd = (2 * rate as u128 * rtt.as_micros() / 1_000_000) as u32;
+        w.pacing_rate = Some(rate);
+        true
+    }
+}
+
+#[test]
+fn a_controller_with_cong_control_owns_the_window() {
+    let mut p = params(config());
+    p.cc = Box::new(RateDriven::default());
+    let now = crate::time::Instant::from_secs(1);
+    let mut h = Harness::wrap(crate::tcp::Connection::connect(p, now), now);
+    h.recv_one();
+    h.advance(Duration::from_millis(10));
+    h.send(PeerSeg {
+        seq: IRS,
+        ack: Some(ISS + 1),
+        control: daytona_wire::Control::Syn,
+        window: 65_535,
+        options: daytona_wire::TcpOptions {
+            mss: Some(MSS),
+            ..Default::default()
+        },
+        payload: vec![],
+    });
+    h.recv();
+    h.write(&pattern(10 * M as usize));
+    h.recv();
+    h.advance(Duration::from_millis(20));
+    h.send(PeerSeg::ack(IRS + 1, seq(10)));
+    let info = h.conn.info(h.now);
+    // 2 × 730,000 B/s × 20 ms.
+    assert_eq!(info.snd_cwnd, 29_200);
+    assert_eq!(info.pacing_rate, Some(730_000));
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        EventKind::CwndChange {
+            cause: CwndCause::Controller,
+            ..
+        }
+    )));
+}

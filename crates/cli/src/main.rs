@@ -62,6 +62,9 @@ struct TransferArgs {
     /// Bottleneck queue in bytes.
     #[arg(long, default_value = "1MiB", value_parser = units::parse_size)]
     queue: u64,
+    /// Send and receive buffer of each connection (bounds the window).
+    #[arg(long, default_value = "1MiB", value_parser = units::parse_size)]
+    buffer: u64,
     /// Congestion controller of the sender.
     #[arg(long, default_value = "newreno")]
     cc: String,
@@ -99,9 +102,18 @@ fn run_transfer(a: &TransferArgs) -> Result<(), String> {
     if !(576..=65_535).contains(&a.mtu) {
         return Err(format!("MTU {} is not within 576..=65535", a.mtu));
     }
+    let buffer = usize::try_from(a.buffer).map_err(|_| "buffer too large".to_string())?;
+    if buffer > 1 << 30 {
+        return Err(format!("buffer {} is larger than 1 GiB", a.buffer));
+    }
+    let receiver = TcpConfig {
+        send_buffer: buffer,
+        recv_buffer: buffer,
+        ..TcpConfig::default()
+    };
     let sender = TcpConfig {
         congestion_control: a.cc.clone(),
-        ..TcpConfig::default()
+        ..receiver.clone()
     };
     let spec = TransferSpec {
         bytes: a.bytes,
@@ -110,6 +122,7 @@ fn run_transfer(a: &TransferArgs) -> Result<(), String> {
         forward: impairment(a, a.loss),
         reverse: impairment(a, a.ack_loss),
         sender,
+        receiver,
         ..TransferSpec::default()
     };
     let wall = std::time::Instant::now();

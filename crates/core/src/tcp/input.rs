@@ -462,7 +462,9 @@ impl Connection {
         };
         self.cc.pkts_acked(&self.win, &sample, now);
         let before = (self.win.cwnd, self.win.ssthresh);
-        match self.recovery.on_new_ack(ack) {
+        let verdict = self.recovery.on_new_ack(ack);
+        let mut restart_timer = true;
+        match verdict {
             AckVerdict::FullAck => {
                 // RFC 6582 §3.2 step 3: cwnd = min(ssthresh, FlightSize + SMSS).
                 let flight = self.flight_size().max(self.snd_mss);
@@ -481,6 +483,11 @@ impl Connection {
                 // segment, deflate cwnd by the amount acked, add back one
                 // SMSS if that amount was at least one SMSS.
                 self.retransmit_head = Some(RetransmitCause::PartialAck);
+                // RFC 6582 §3.2 step 5 ("Impatient" variant, §4.2): reset
+                // the timer only on the first partial ACK, so a window with
+                // many losses falls back to a timeout instead of repairing
+                // one segment per round trip.
+                restart_timer = self.recovery.partial_acks() == 1;
                 let mut cwnd = self.win.cwnd.saturating_sub(total_acked);
                 if total_acked >= self.snd_mss {
                     cwnd += self.snd_mss;
@@ -523,7 +530,7 @@ impl Connection {
             if let Some(t) = self.stats.busy_since.take() {
                 self.stats.busy_time += now - t;
             }
-        } else {
+        } else if restart_timer {
             self.arm_rto(now);
         }
     }

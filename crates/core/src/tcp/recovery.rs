@@ -37,6 +37,8 @@ pub struct Recovery {
     retransmitted: u32,
     /// `recover` was set by a timeout and snd_una has not passed it yet.
     after_rto: bool,
+    /// Partial ACKs seen in the current episode.
+    partial_acks: u32,
 }
 
 impl Recovery {
@@ -48,6 +50,7 @@ impl Recovery {
             in_recovery: false,
             retransmitted: 0,
             after_rto: false,
+            partial_acks: 0,
         }
     }
 
@@ -65,6 +68,11 @@ impl Recovery {
 
     pub fn retransmitted_segments(&self) -> u32 {
         self.retransmitted
+    }
+
+    /// Partial ACKs in the current recovery episode.
+    pub fn partial_acks(&self) -> u32 {
+        self.partial_acks
     }
 
     pub fn note_retransmit(&mut self) {
@@ -86,6 +94,7 @@ impl Recovery {
             self.retransmitted = 0;
             AckVerdict::FullAck
         } else {
+            self.partial_acks += 1;
             AckVerdict::PartialAck
         }
     }
@@ -116,6 +125,7 @@ impl Recovery {
         self.in_recovery = true;
         self.recover = snd_max;
         self.retransmitted = 0;
+        self.partial_acks = 0;
         AckVerdict::EnterRecovery
     }
 

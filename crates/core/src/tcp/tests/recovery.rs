@@ -311,3 +311,19 @@ fn a_controller_with_cong_control_owns_the_window() {
         }
     )));
 }
+
+#[test]
+fn only_the_first_partial_ack_restarts_the_timer() {
+    let mut h = ten_in_flight();
+    dup_acks(&mut h, 3);
+    h.advance(Duration::from_millis(10));
+    h.send(PeerSeg::ack(IRS + 1, seq(3)));
+    h.recv();
+    let deadline = h.conn.poll_timeout().unwrap();
+    assert_eq!(deadline, h.now + h.conn.info(h.now).rto);
+    h.advance(Duration::from_millis(10));
+    h.send(PeerSeg::ack(IRS + 1, seq(6)));
+    h.recv();
+    // RFC 6582 §3.2 step 5, Impatient variant.
+    assert_eq!(h.conn.poll_timeout(), Some(deadline));
+}

@@ -673,3 +673,25 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn data_right_after_a_cookie_handshake_is_accepted() {
+    let mut b_cfg = StackConfig::ip(B_IP, 24);
+    b_cfg.syn_backlog = 0;
+    b_cfg.tcp.delayed_ack = None;
+    let b = Stack::new(b_cfg, CcRegistry::with_builtin()).unwrap();
+    let mut p = Pair::new(ip_stack(A_IP), b);
+    let l = p.b.tcp_listen(SocketAddrV4::new(B_IP, 80), 8).unwrap();
+    let c =
+        p.a.tcp_connect(p.now, SocketAddrV4::new(B_IP, 80), None)
+            .unwrap();
+    // Queue several segments' worth before the handshake completes.
+    let data: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
+    p.a.tcp_send(p.now, c, &data).unwrap();
+    p.run(Duration::from_millis(50));
+    let s = p.b.tcp_accept(l).unwrap();
+    let mut got = vec![0u8; 30_000];
+    let n = p.b.tcp_recv(p.now, s, &mut got).unwrap();
+    assert_eq!(&got[..n], &data[..]);
+    assert_eq!(p.a.tcp_info(p.now, c).unwrap().total_retrans, 0);
+}

@@ -424,7 +424,9 @@ impl Connection {
         let mut conn = Connection::new(params, State::Listen, false, now);
         conn.irs = cookie.irs;
         conn.rcv_nxt = cookie.irs + 1;
-        conn.rcv_adv = conn.rcv_nxt;
+        // The cookie's SYN-ACK advertised an unscaled window of up to 64 KiB.
+        let offered = conn.rcv_buf.window().min(65_535) as u32;
+        conn.rcv_adv = conn.rcv_nxt + offered;
         let options = TcpOptions {
             mss: Some(cookie.peer_mss),
             window_scale: cookie.window_scale,

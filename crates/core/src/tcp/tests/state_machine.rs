@@ -532,3 +532,26 @@ fn close_in_syn_sent_with_nothing_queued_deletes_the_connection() {
     assert!(h.conn.is_closed());
     h.recv_nothing();
 }
+
+#[test]
+fn cookie_connection_accepts_out_of_order_data_within_the_offered_window() {
+    use crate::tcp::CookieOptions;
+    let now = Instant::from_secs(1);
+    let ack = PeerSeg::ack(IRS + 1, ISS + 1);
+    let cookie = CookieOptions {
+        irs: IRS,
+        peer_mss: 1460,
+        window_scale: None,
+        sack_permitted: false,
+    };
+    let conn = Connection::accept_cookie(params(config()), &cookie, &ack.repr(), now);
+    let mut h = Harness::wrap(conn, now);
+    assert_eq!(h.conn.state(), State::Established);
+    // The second segment of the first flight overtakes the first.
+    h.send(PeerSeg::data(IRS + 1001, ISS + 1, &[2; 1000]));
+    assert!(!h.events.contains(&EventKind::SegmentDropped {
+        reason: crate::observe::DropReason::Unacceptable
+    }));
+    h.send(PeerSeg::data(IRS + 1, ISS + 1, &[1; 1000]));
+    assert_eq!(h.conn.recv_available(), 2000);
+}

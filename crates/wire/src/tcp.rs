@@ -416,6 +416,26 @@ impl TcpOptions {
     }
 }
 
+impl TcpRepr<'static> {
+    /// A bare RST: <SEQ=seq><CTL=RST>, or <SEQ=seq><ACK=ack><CTL=RST,ACK>.
+    pub fn rst(src_port: u16, dst_port: u16, seq: SeqNum, ack: Option<SeqNum>) -> Self {
+        TcpRepr {
+            src_port,
+            dst_port,
+            seq,
+            ack,
+            control: Control::Rst,
+            psh: false,
+            ece: false,
+            cwr: false,
+            window: 0,
+            urgent: None,
+            options: TcpOptions::default(),
+            payload: &[],
+        }
+    }
+}
+
 impl<'a> TcpRepr<'a> {
     /// Sequence space the segment occupies: payload plus SYN/FIN.
     pub fn seq_len(&self) -> u32 {

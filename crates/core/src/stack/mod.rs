@@ -21,6 +21,7 @@ pub use counters::StackCounters;
 
 use crate::cc::CcRegistry;
 use crate::observe::{ConnId, Event, EventKind, TcpInfo};
+use crate::tcp::connection::window_scale_for;
 use crate::tcp::{
     ConnParams, Connection, CookieOptions, IcmpError, IsnGenerator, Keepalive, Shutdown, State,
     TcpConfig,
@@ -136,15 +137,6 @@ impl std::fmt::Debug for Stack {
             .field("connections", &self.conns.len())
             .finish_non_exhaustive()
     }
-}
-
-/// RFC 7323 §2.3: the receive window shift for a buffer size.
-fn window_scale_for(buffer: usize) -> u8 {
-    let mut shift = 0u8;
-    while shift < 14 && (buffer >> shift) > 65_535 {
-        shift += 1;
-    }
-    shift
 }
 
 impl Stack {
@@ -388,20 +380,7 @@ impl Stack {
             // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
             None => (SeqNum(0), Some(seg.seq + seg.seq_len())),
         };
-        let rst = TcpRepr {
-            src_port: local.port(),
-            dst_port: remote.port(),
-            seq,
-            ack,
-            control: Control::Rst,
-            psh: false,
-            ece: false,
-            cwr: false,
-            window: 0,
-            urgent: None,
-            options: TcpOptions::default(),
-            payload: &[],
-        };
+        let rst = TcpRepr::rst(local.port(), remote.port(), seq, ack);
         self.counters.tcp_rst_sent += 1;
         self.queue_tcp(local, remote, &rst);
     }

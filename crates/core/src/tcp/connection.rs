@@ -266,7 +266,7 @@ impl std::fmt::Debug for Connection {
 }
 
 /// RFC 7323 §2.3: the smallest shift that lets `buffer` be advertised.
-fn window_scale_for(buffer: usize) -> u8 {
+pub(crate) fn window_scale_for(buffer: usize) -> u8 {
     let mut shift = 0u8;
     while shift < MAX_WINDOW_SCALE && (buffer >> shift) > 65_535 {
         shift += 1;
@@ -539,6 +539,12 @@ impl Connection {
         self.pending_rst = Some((seq, ack));
         self.emit(now, EventKind::RstSent { reason });
         self.enter_closed(now);
+    }
+
+    /// Sends a RST and fails the connection with `error` (timeouts).
+    pub(crate) fn reset_with_error(&mut self, now: Instant, reason: RstReason, error: Error) {
+        self.reset(now, reason);
+        self.fail(now, error);
     }
 
     /// Records a congestion-window change as an event.

@@ -3,7 +3,7 @@
 
 pub mod assembler;
 pub mod config;
-mod connection;
+pub(crate) mod connection;
 mod input;
 pub mod isn;
 mod output;

@@ -356,20 +356,7 @@ impl Connection {
         seq: SeqNum,
         ack: Option<SeqNum>,
     ) -> Option<usize> {
-        let repr = TcpRepr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
-            seq,
-            ack,
-            control: Control::Rst,
-            psh: false,
-            ece: false,
-            cwr: false,
-            window: 0,
-            urgent: None,
-            options: TcpOptions::default(),
-            payload: &[],
-        };
+        let repr = TcpRepr::rst(self.local.port(), self.remote.port(), seq, ack);
         let n = self.write_repr(buf, &repr, None)?;
         self.stats.segs_out += 1;
         let _ = now;

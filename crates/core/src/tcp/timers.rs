@@ -5,7 +5,7 @@
 use super::connection::Connection;
 use super::state::State;
 use crate::cc::{CaState, CwndEvent};
-use crate::observe::{CwndCause, EventKind, ProbeKind, RetransmitCause};
+use crate::observe::{CwndCause, EventKind, ProbeKind, RetransmitCause, RstReason};
 use crate::time::{Duration, Instant};
 use crate::Error;
 
@@ -193,15 +193,7 @@ impl Connection {
             if self.state == State::SynReceived && !self.active_open {
                 self.enter_closed(now);
             } else if self.state.is_synchronized() {
-                self.emit(
-                    now,
-                    EventKind::RstSent {
-                        reason: crate::observe::RstReason::Timeout,
-                    },
-                );
-                let seq = self.snd_nxt.latest(self.snd_max);
-                self.pending_rst = Some((seq, Some(self.rcv_nxt)));
-                self.fail(now, err);
+                self.reset_with_error(now, RstReason::Timeout, err);
             } else {
                 self.fail(now, err);
             }
@@ -268,15 +260,7 @@ impl Connection {
             return;
         }
         if self.persist_probes >= self.config.max_persist_probes {
-            self.emit(
-                now,
-                EventKind::RstSent {
-                    reason: crate::observe::RstReason::Timeout,
-                },
-            );
-            let seq = self.snd_nxt.latest(self.snd_max);
-            self.pending_rst = Some((seq, Some(self.rcv_nxt)));
-            self.fail(now, Error::TimedOut);
+            self.reset_with_error(now, RstReason::Timeout, Error::TimedOut);
             return;
         }
         if self.snd_wnd == 0 {

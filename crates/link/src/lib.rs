@@ -158,3 +158,41 @@ impl<L: Link> Link for Impaired<L> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use daytona_core::time::Duration;
+
+    #[test]
+    fn impaired_link_delays_and_drops_on_transmit() {
+        let (a, mut b) = MemoryLink::pair(1500);
+        let model = FaultModel::new(
+            Impairment {
+                delay: Duration::from_millis(10),
+                loss: 0.5,
+                ..Impairment::default()
+            },
+            11,
+        );
+        let mut a = Impaired::new(a, model);
+        let mut batch = Batch::new();
+        for i in 0..100u8 {
+            batch.push(&[i; 60]);
+        }
+        let t0 = Instant::from_secs(1);
+        a.send_batch(t0, &batch).unwrap();
+        let mut rx = Batch::new();
+        // Nothing arrives before the delay.
+        assert_eq!(b.recv_batch(t0, &mut rx).unwrap(), 0);
+        assert_eq!(a.poll_at(), Some(t0 + Duration::from_millis(10)));
+        a.flush(t0 + Duration::from_millis(10)).unwrap();
+        let n = b.recv_batch(t0, &mut rx).unwrap();
+        let lost = a.model().stats.lost as usize;
+        assert_eq!(n + lost, 100);
+        assert!(lost > 25 && lost < 75, "lost {lost}");
+        // Order is kept for frames that were not reordered.
+        let firsts: Vec<u8> = rx.iter().map(|f| f[0]).collect();
+        assert!(firsts.windows(2).all(|w| w[0] < w[1]));
+    }
+}

@@ -308,3 +308,60 @@ fn idle_connection_restarts_from_the_initial_window() {
         }
     )));
 }
+
+#[test]
+fn syn_ack_is_retransmitted_then_the_half_open_connection_is_dropped() {
+    let now = crate::time::Instant::from_secs(1);
+    let syn = PeerSeg {
+        seq: IRS,
+        ack: None,
+        control: Control::Syn,
+        window: 1000,
+        options: TcpOptions::default(),
+        payload: vec![],
+    };
+    let conn = crate::tcp::Connection::accept(
+        params(TcpConfig {
+            synack_retries: 2,
+            ..config()
+        }),
+        &syn.repr(),
+        now,
+    );
+    let mut h = Harness::wrap(conn, now);
+    h.recv_one();
+    for _ in 0..2 {
+        h.fire_next_timer();
+        let again = h.recv_one();
+        assert_eq!((again.control, again.seq), (Control::Syn, ISS));
+    }
+    h.fire_next_timer();
+    // A passive half-open connection just goes away (no error to report).
+    assert!(h.conn.is_closed());
+    assert_eq!(h.conn.error(), None);
+}
+
+#[test]
+fn tcp_info_reports_the_connection() {
+    let mut h = Harness::established(config());
+    h.write(&pattern(3000));
+    h.recv();
+    let info = h.conn.info(h.now);
+    assert_eq!(info.state, State::Established);
+    assert_eq!(info.unacked, 2);
+    assert_eq!(info.bytes_sent, 2920);
+    assert_eq!(info.notsent_bytes, 80);
+    assert_eq!(info.snd_wnd, 65_535);
+    assert_eq!(info.congestion_control, "newreno");
+    assert_eq!(info.snd_cwnd, 10 * 1460);
+    assert_eq!(info.snd_ssthresh, u32::MAX);
+    h.advance(Duration::from_millis(20));
+    h.send(PeerSeg::ack(IRS + 1, ISS + 2921));
+    h.send(PeerSeg::data(IRS + 1, ISS + 2921, b"response"));
+    let info = h.conn.info(h.now);
+    assert_eq!(info.bytes_acked, 2920);
+    assert_eq!(info.bytes_received, 8);
+    assert_eq!(info.segs_in, 3);
+    assert_eq!(info.last_ack_recv, Duration::ZERO);
+    assert!(info.busy_time >= Duration::from_millis(20));
+}

@@ -354,11 +354,25 @@ impl Stack {
         let local = SocketAddrV4::new(ip.dst_addr, seg.dst_port);
         let remote = SocketAddrV4::new(ip.src_addr, seg.src_port);
         if let Some(&h) = self.by_tuple.get(&(local, remote)) {
+            let reopen = self.listener_by_port.contains_key(&local.port())
+                && self
+                    .conns
+                    .get(h.index, h.generation)
+                    .is_some_and(|s| s.conn.time_wait_accepts(&seg));
+            if !reopen {
+                if let Some(slot) = self.conns.get_mut(h.index, h.generation) {
+                    slot.conn.handle_segment(now, &seg, ip.ecn == Ecn::Ce);
+                }
+                self.after_conn(now, h);
+                return;
+            }
+            // RFC 6191: the SYN retires the TIME-WAIT connection and goes
+            // to the listener as a new connection.
+            self.by_tuple.remove(&(local, remote));
             if let Some(slot) = self.conns.get_mut(h.index, h.generation) {
-                slot.conn.handle_segment(now, &seg, ip.ecn == Ecn::Ce);
+                slot.conn.finish_time_wait(now);
             }
             self.after_conn(now, h);
-            return;
         }
         if let Some(&lh) = self.listener_by_port.get(&local.port()) {
             self.listen_input(now, lh, local, remote, &seg);

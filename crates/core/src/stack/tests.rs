@@ -695,3 +695,50 @@ fn data_right_after_a_cookie_handshake_is_accepted() {
     assert_eq!(&got[..n], &data[..]);
     assert_eq!(p.a.tcp_info(p.now, c).unwrap().total_retrans, 0);
 }
+
+#[test]
+fn a_new_syn_reopens_a_time_wait_connection() {
+    let mut p = Pair::ip();
+    let (_l, c, s) = listen_and_connect(&mut p, 4);
+    let client = p.a.tcp(c).unwrap().local();
+    // The server closes first and ends in TIME-WAIT.
+    p.b.tcp_close(p.now, s).unwrap();
+    p.run(Duration::from_millis(10));
+    p.a.tcp_close(p.now, c).unwrap();
+    p.run(Duration::from_millis(10));
+    assert_eq!(p.b.connection_count(), 1);
+    // The same client port comes back with a SYN far beyond the old stream
+    // and no timestamps.
+    let syn = tcp_segment(
+        client,
+        SocketAddrV4::new(B_IP, 80),
+        bare(3_000_000_000, None, Control::Syn),
+    );
+    p.b.handle_frame(p.now, &syn);
+    let out = drain(&mut p.b, p.now);
+    let syn_ack = out
+        .iter()
+        .filter_map(|f| parse_tcp(f))
+        .find(|t| t.control == Control::Syn);
+    assert_eq!(syn_ack.and_then(|t| t.ack), Some(SeqNum(3_000_000_001)));
+    // An old duplicate SYN (below the old stream) only gets a challenge ACK.
+    let mut p2 = Pair::ip();
+    let (_l2, c2, s2) = listen_and_connect(&mut p2, 4);
+    let client2 = p2.a.tcp(c2).unwrap().local();
+    let rcv_nxt_peer = p2.tcp_from_a().last().unwrap().seq;
+    p2.b.tcp_close(p2.now, s2).unwrap();
+    p2.run(Duration::from_millis(10));
+    p2.a.tcp_close(p2.now, c2).unwrap();
+    p2.run(Duration::from_millis(10));
+    let old = tcp_segment(
+        client2,
+        SocketAddrV4::new(B_IP, 80),
+        bare((rcv_nxt_peer - 1000).0, None, Control::Syn),
+    );
+    p2.b.handle_frame(p2.now, &old);
+    let out = drain(&mut p2.b, p2.now);
+    assert!(out
+        .iter()
+        .filter_map(|f| parse_tcp(f))
+        .all(|t| t.control != Control::Syn));
+}

@@ -743,6 +743,30 @@ impl Connection {
         self.arm_keepalive(now);
     }
 
+    /// RFC 6191 §2 (RFC 1122 §4.2.2.13): may this SYN end our TIME-WAIT and
+    /// open a new incarnation? Yes if its timestamp is newer than the last
+    /// one seen, or, without timestamps, if its sequence number is beyond
+    /// everything received.
+    pub fn time_wait_accepts(&self, seg: &TcpRepr<'_>) -> bool {
+        if self.state != State::TimeWait
+            || seg.control != daytona_wire::Control::Syn
+            || seg.ack.is_some()
+        {
+            return false;
+        }
+        match (self.ts_ok, seg.options.timestamps) {
+            (true, Some(ts)) => (ts.tsval.wrapping_sub(self.ts_recent) as i32) > 0,
+            _ => seg.seq.after(self.rcv_nxt),
+        }
+    }
+
+    /// Ends TIME-WAIT early, for a reopening SYN.
+    pub fn finish_time_wait(&mut self, now: Instant) {
+        if self.state == State::TimeWait {
+            self.enter_closed(now);
+        }
+    }
+
     /// The next event, oldest first. Drain after every call.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()

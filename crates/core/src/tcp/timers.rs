@@ -285,6 +285,13 @@ impl Connection {
             return;
         }
         let idle = now - self.last_recv;
+        // Linux probes only when nothing is in flight: otherwise the
+        // retransmission timer already watches the peer.
+        if self.snd_max != self.snd_una {
+            self.keepalive_probes = 0;
+            self.arm(TimerKind::Keepalive, now + ka.idle);
+            return;
+        }
         if self.keepalive_probes == 0 && idle < ka.idle {
             self.arm_keepalive(now);
             return;

@@ -18,6 +18,7 @@ mod tests;
 
 pub use config::{Medium, StackConfig};
 pub use counters::StackCounters;
+pub use daytona_wire::EthernetAddress;
 
 use crate::cc::CcRegistry;
 use crate::observe::{ConnId, Event, EventKind, TcpInfo};
@@ -31,9 +32,9 @@ use crate::Error;
 use arp::{ArpCache, Lookup};
 use daytona_wire::arp::Operation;
 use daytona_wire::{
-    ArpPacket, ArpRepr, ChecksumMode, Control, DstUnreachable, Ecn, EtherType, EthernetAddress,
-    EthernetFrame, EthernetRepr, Icmpv4Packet, Icmpv4Repr, Ipv4Packet, Ipv4Repr, Protocol, SeqNum,
-    TcpOptions, TcpPacket, TcpRepr, Timestamps, UdpPacket, UdpRepr,
+    ArpPacket, ArpRepr, ChecksumMode, Control, DstUnreachable, Ecn, EtherType, EthernetFrame,
+    EthernetRepr, Icmpv4Packet, Icmpv4Repr, Ipv4Packet, Ipv4Repr, Protocol, SeqNum, TcpOptions,
+    TcpPacket, TcpRepr, Timestamps, UdpPacket, UdpRepr,
 };
 use slab::Slab;
 use std::cmp::Reverse;

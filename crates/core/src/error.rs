@@ -5,6 +5,11 @@ use std::fmt;
 
 /// Errors returned by the stack's API and reported by connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum Error {
     // --- Connection failures (the peer or the path) ---

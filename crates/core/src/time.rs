@@ -45,6 +45,28 @@ impl Instant {
     }
 }
 
+/// Serialization of times and durations as integer microseconds, the unit
+/// of the event log and the C ABI.
+#[cfg(feature = "serde")]
+pub mod serde_micros {
+    use super::{duration_micros, Duration, Instant};
+    use serde::{Serialize, Serializer};
+
+    impl Serialize for Instant {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_u64(self.micros)
+        }
+    }
+
+    pub fn duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(duration_micros(*d))
+    }
+
+    pub fn option<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        d.map(duration_micros).serialize(s)
+    }
+}
+
 fn duration_micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

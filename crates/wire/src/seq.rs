@@ -10,6 +10,7 @@ use core::ops::{Add, AddAssign, Sub};
 
 /// A TCP sequence number (also used for acknowledgment numbers).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(transparent))]
 pub struct SeqNum(pub u32);
 
 impl SeqNum {

@@ -21,6 +21,11 @@ pub use newreno::NewReno;
 
 /// Linux's `tcp_ca_state`: where the connection stands in loss recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum CaState {
     /// Nothing suspicious.
     #[default]
@@ -150,6 +155,7 @@ impl RateSample {
 
 /// Controller-specific state for `TcpInfo` and events: name/value pairs.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CcInfo {
     pub fields: Vec<(&'static str, f64)>,
 }

@@ -4,27 +4,38 @@
 
 use crate::cc::CaState;
 use crate::tcp::State;
+#[cfg(feature = "serde")]
+use crate::time::serde_micros::duration as us;
 use crate::time::{Duration, Instant};
 use daytona_wire::SeqNum;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Identifies one connection within a stack for its whole life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(transparent))]
 pub struct ConnId(pub u64);
 
 /// One event.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Event {
+    #[cfg_attr(feature = "serde", serde(rename = "time_us"))]
     pub time: Instant,
     /// The connection, or `ConnId(0)` for stack-wide events.
     pub conn: ConnId,
     /// The application's tag on the connection at the time (0 if none).
     pub tag: u64,
+    #[cfg_attr(feature = "serde", serde(flatten))]
     pub kind: EventKind,
 }
 
 /// Why the congestion window or ssthresh changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum CwndCause {
     /// Initial window (RFC 6928 / configuration).
     Init,
@@ -50,6 +61,11 @@ pub enum CwndCause {
 
 /// Why a segment was retransmitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum RetransmitCause {
     /// Retransmission timer expired (RFC 6298 §5).
     Rto,
@@ -65,6 +81,11 @@ pub enum RetransmitCause {
 
 /// Why a probe segment was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum ProbeKind {
     /// Zero-window probe from the persist timer (RFC 9293 §3.8.6.1).
     ZeroWindow,
@@ -74,6 +95,11 @@ pub enum ProbeKind {
 
 /// Why a RST was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum RstReason {
     /// Segment for no connection or listener (RFC 9293 §3.10.7.1).
     NoConnection,
@@ -93,6 +119,11 @@ pub enum RstReason {
 
 /// Why an incoming segment was dropped without changing state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum DropReason {
     /// Failed the acceptability test (RFC 9293 §3.10.7.4).
     Unacceptable,
@@ -112,6 +143,11 @@ pub enum DropReason {
 
 /// Why a challenge ACK was sent (RFC 5961).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum ChallengeReason {
     /// RST in window but not exactly at rcv_nxt (RFC 5961 §3.2).
     Rst,
@@ -123,6 +159,11 @@ pub enum ChallengeReason {
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(tag = "event", rename_all = "snake_case")
+)]
 pub enum EventKind {
     /// A connection was created.
     ConnectionCreated {
@@ -134,9 +175,13 @@ pub enum EventKind {
     StateChange { from: State, to: State },
     /// An RTT measurement and the estimator's new values (RFC 6298 §2).
     RttSample {
+        #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
         rtt: Duration,
+        #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
         srtt: Duration,
+        #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
         rttvar: Duration,
+        #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
         rto: Duration,
     },
     /// Congestion window or ssthresh changed.
@@ -154,7 +199,11 @@ pub enum EventKind {
         cause: RetransmitCause,
     },
     /// A retransmission timer fired (RFC 6298 §5.4-5.7).
-    RtoFired { backoff: u32, rto: Duration },
+    RtoFired {
+        backoff: u32,
+        #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
+        rto: Duration,
+    },
     /// A probe was sent.
     Probe { kind: ProbeKind },
     /// Loss recovery began (RFC 5681 §3.2 / RFC 6582).

@@ -3,10 +3,13 @@
 
 use crate::cc::{CaState, CcInfo};
 use crate::tcp::State;
+#[cfg(feature = "serde")]
+use crate::time::serde_micros::{duration as us, option as opt_us};
 use crate::time::Duration;
 
 /// Options negotiated on the connection (Linux `tcpi_options`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct NegotiatedOptions {
     pub timestamps: bool,
     pub sack: bool,
@@ -16,6 +19,7 @@ pub struct NegotiatedOptions {
 
 /// A snapshot of one connection's state.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TcpInfo {
     pub state: State,
     pub ca_state: CaState,
@@ -30,8 +34,10 @@ pub struct TcpInfo {
     pub snd_wscale: u8,
     /// Window scale the peer applies to ours.
     pub rcv_wscale: u8,
+    #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
     pub rto: Duration,
     /// Delayed-ACK timeout currently in use.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
     pub ato: Duration,
     pub snd_mss: u32,
     pub rcv_mss: u32,
@@ -44,14 +50,20 @@ pub struct TcpInfo {
     /// Segments retransmitted and still in flight.
     pub retrans: u32,
     /// Time since the last data sent / received / last ACK received.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
     pub last_data_sent: Duration,
+    #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
     pub last_data_recv: Duration,
+    #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
     pub last_ack_recv: Duration,
     pub pmtu: u32,
     pub rcv_ssthresh: u32,
     /// Smoothed RTT and its variance (RFC 6298).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
     pub rtt: Duration,
+    #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
     pub rttvar: Duration,
+    #[cfg_attr(feature = "serde", serde(serialize_with = "opt_us"))]
     pub min_rtt: Option<Duration>,
     pub snd_ssthresh: u32,
     /// Congestion window, bytes.
@@ -59,6 +71,7 @@ pub struct TcpInfo {
     pub advmss: u32,
     /// Reordering degree in segments (Linux `tcpi_reordering`, default 3).
     pub reordering: u32,
+    #[cfg_attr(feature = "serde", serde(serialize_with = "opt_us"))]
     pub rcv_rtt: Option<Duration>,
     /// Receive space (the window we can advertise), bytes.
     pub rcv_space: u32,
@@ -78,10 +91,13 @@ pub struct TcpInfo {
     pub delivery_rate: Option<u64>,
     pub delivery_rate_app_limited: bool,
     /// Time with data outstanding (Linux `tcpi_busy_time`).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
     pub busy_time: Duration,
     /// Time limited by the peer's receive window.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
     pub rwnd_limited: Duration,
     /// Time limited by our send buffer.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
     pub sndbuf_limited: Duration,
     pub dsack_dups: u32,
     pub reord_seen: u32,

@@ -67,6 +67,29 @@ pub struct UdpHandle {
     generation: u32,
 }
 
+/// Raw 64-bit forms of the handles, for FFI and other places that need a
+/// plain integer. A stale or forged raw handle is harmless: the stack checks
+/// the generation and answers `Error::InvalidHandle`.
+macro_rules! raw_handle {
+    ($($t:ident),*) => {$(
+        impl $t {
+            /// The handle as one integer (generation in the high half).
+            pub fn into_raw(self) -> u64 {
+                (u64::from(self.generation) << 32) | u64::from(self.index)
+            }
+
+            /// The handle from `into_raw`'s integer.
+            pub fn from_raw(raw: u64) -> Self {
+                $t {
+                    index: raw as u32,
+                    generation: (raw >> 32) as u32,
+                }
+            }
+        }
+    )*};
+}
+raw_handle!(ConnHandle, ListenerHandle, UdpHandle);
+
 type Tuple = (SocketAddrV4, SocketAddrV4);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

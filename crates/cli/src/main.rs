@@ -62,9 +62,11 @@ struct TransferArgs {
     /// Bottleneck queue in bytes.
     #[arg(long, default_value = "1MiB", value_parser = units::parse_size)]
     queue: u64,
-    /// Send and receive buffer of each connection (bounds the window).
-    #[arg(long, default_value = "1MiB", value_parser = units::parse_size)]
-    buffer: u64,
+    /// Fix the send and receive buffer of each connection at this size
+    /// (bounds the window; like SO_SNDBUF/SO_RCVBUF). Default: autotuned
+    /// as Linux, receive 128 KiB up to 6 MiB, send 1 MiB up to 4 MiB.
+    #[arg(long, value_parser = units::parse_size)]
+    buffer: Option<u64>,
     /// Congestion controller of the sender.
     #[arg(long, default_value = "newreno")]
     cc: String,
@@ -102,15 +104,17 @@ fn run_transfer(a: &TransferArgs) -> Result<(), String> {
     if !(576..=65_535).contains(&a.mtu) {
         return Err(format!("MTU {} is not within 576..=65535", a.mtu));
     }
-    let buffer = usize::try_from(a.buffer).map_err(|_| "buffer too large".to_string())?;
-    if buffer > 1 << 30 {
-        return Err(format!("buffer {} is larger than 1 GiB", a.buffer));
+    let mut receiver = TcpConfig::default();
+    if let Some(size) = a.buffer {
+        let buffer = usize::try_from(size).map_err(|_| "buffer too large".to_string())?;
+        if !(1..=1 << 30).contains(&buffer) {
+            return Err(format!("buffer {size} is not within 1 B..=1 GiB"));
+        }
+        receiver.send_buffer = buffer;
+        receiver.recv_buffer = buffer;
+        receiver.send_buffer_max = None;
+        receiver.recv_buffer_max = None;
     }
-    let receiver = TcpConfig {
-        send_buffer: buffer,
-        recv_buffer: buffer,
-        ..TcpConfig::default()
-    };
     let sender = TcpConfig {
         congestion_control: a.cc.clone(),
         ..receiver.clone()

@@ -2,6 +2,7 @@
 //! complete and be byte-exact.
 
 use daytona_core::cc::CcRegistry;
+use daytona_core::observe::EventKind;
 use daytona_core::tcp::TcpConfig;
 use daytona_core::time::Duration;
 use daytona_link::Impairment;
@@ -40,13 +41,88 @@ fn run(
     report
 }
 
+/// Buffers fixed at `size` (autotuning off, like SO_SNDBUF/SO_RCVBUF).
+fn fixed_buffers(size: usize) -> TcpConfig {
+    TcpConfig {
+        send_buffer: size,
+        recv_buffer: size,
+        send_buffer_max: None,
+        recv_buffer_max: None,
+        ..TcpConfig::default()
+    }
+}
+
 #[test]
 fn clean_link_fills_the_pipe() {
-    let r = run(4 << 20, path(10), path(10), 1);
+    // 512 KiB windows: twice the 250 kB BDP, less than BDP plus the 1 MiB
+    // queue, so slow start never overflows the queue.
+    let spec = TransferSpec {
+        bytes: 4 << 20,
+        seed: 1,
+        forward: path(10),
+        reverse: path(10),
+        sender: fixed_buffers(512 << 10),
+        receiver: fixed_buffers(512 << 10),
+        ..TransferSpec::default()
+    };
+    let r = transfer(&spec, &CcRegistry::with_builtin()).expect("transfer completes");
+    assert!(r.byte_exact);
     assert_eq!(r.retransmissions, 0);
     // 4 MiB over 100 Mbit/s, 20 ms RTT: slow start costs a few RTTs.
     let goodput = r.goodput_bps();
     assert!(goodput > 50e6, "goodput {goodput}");
+}
+
+#[test]
+fn buffer_autotuning_opens_the_window_on_a_long_path() {
+    // 100 Mbit/s, 100 ms RTT: the BDP is 1.25 MB, ten times the initial
+    // 128 KiB receive buffer.
+    let long = Impairment {
+        queue_bytes: Some(1_250_000),
+        ..path(50)
+    };
+    let spec = |sender: TcpConfig, receiver: TcpConfig| TransferSpec {
+        bytes: 20 << 20,
+        seed: 12,
+        forward: long.clone(),
+        reverse: long.clone(),
+        sender,
+        receiver,
+        keep_events: true,
+        time_limit: Duration::from_secs(120),
+        ..TransferSpec::default()
+    };
+    let registry = CcRegistry::with_builtin();
+    let fixed = transfer(
+        &spec(fixed_buffers(128 << 10), fixed_buffers(128 << 10)),
+        &registry,
+    )
+    .expect("fixed transfer completes");
+    let tuned = transfer(&spec(TcpConfig::default(), TcpConfig::default()), &registry)
+        .expect("autotuned transfer completes");
+    assert!(fixed.byte_exact && tuned.byte_exact);
+    // A fixed 128 KiB window carries at most 128 KiB per 100 ms.
+    assert!(fixed.goodput_bps() < 10.5e6, "{}", fixed.goodput_bps());
+    assert!(
+        tuned.goodput_bps() > 3.0 * fixed.goodput_bps(),
+        "autotuned {} vs fixed {}",
+        tuned.goodput_bps(),
+        fixed.goodput_bps()
+    );
+    let grown = |f: fn(&EventKind) -> bool| tuned.events.iter().any(|e| f(&e.kind));
+    assert!(grown(
+        |k| matches!(k, EventKind::ReceiveBufferGrown { to, .. } if *to > 1 << 20)
+    ));
+    assert!(grown(
+        |k| matches!(k, EventKind::SendBufferGrown { to, .. } if *to > 1 << 20)
+    ));
+    assert!(fixed.events.iter().all(|e| !matches!(
+        e.kind,
+        EventKind::ReceiveBufferGrown { .. } | EventKind::SendBufferGrown { .. }
+    )));
+    // The receiver measured the path's round trip on its own side.
+    let rcv_rtt = tuned.receiver_info.rcv_rtt.expect("receiver RTT estimate");
+    assert!(rcv_rtt >= Duration::from_millis(100), "{rcv_rtt:?}");
 }
 
 #[test]
@@ -142,6 +218,7 @@ fn tiny_receive_buffer_forces_zero_windows() {
         reverse: path(5),
         receiver: TcpConfig {
             recv_buffer: 4096,
+            recv_buffer_max: None,
             ..TcpConfig::default()
         },
         ..TransferSpec::default()

@@ -219,6 +219,10 @@ pub enum EventKind {
     ZeroWindowReceived,
     /// We advertised a zero window.
     ZeroWindowSent,
+    /// Receive-buffer autotuning grew the buffer (bytes).
+    ReceiveBufferGrown { from: u32, to: u32 },
+    /// Send-buffer autotuning grew the buffer (bytes).
+    SendBufferGrown { from: u32, to: u32 },
     /// Effective send MSS changed (PMTU, option).
     MssChange { mss: u32 },
     /// An ICMP error for this connection arrived.

@@ -108,6 +108,8 @@ struct ConnSlot {
     in_accept_queue: bool,
     scheduled: Option<Instant>,
     in_ready: bool,
+    /// Buffer capacity counted against `max_buffer_memory`.
+    charged: usize,
 }
 
 struct Listener {
@@ -546,7 +548,7 @@ impl Stack {
         // SACK-permitted, so (as Linux) they are not offered.
         if let (Some(ts), true) = (seg.options.timestamps, config.timestamps) {
             let ws = (config.window_scaling && seg.options.window_scale.is_some())
-                .then(|| window_scale_for(config.recv_buffer));
+                .then(|| window_scale_for(config.recv_buffer_limit()));
             let sack = config.sack && seg.options.sack_permitted;
             let cookie = syncookie::TsCookie {
                 window_scale: seg.options.window_scale.filter(|_| ws.is_some()),
@@ -1058,13 +1060,15 @@ impl Stack {
 
     fn insert_conn(&mut self, conn: Connection, owner: Owner) -> ConnHandle {
         let tuple = (conn.local(), conn.remote());
-        self.buffer_memory += conn.buffer_capacity();
+        let charged = conn.buffer_capacity();
+        self.buffer_memory += charged;
         let (index, generation) = self.conns.insert(ConnSlot {
             conn,
             owner,
             in_accept_queue: false,
             scheduled: None,
             in_ready: false,
+            charged,
         });
         let h = ConnHandle { index, generation };
         self.by_tuple.insert(tuple, h);
@@ -1094,6 +1098,15 @@ impl Stack {
         while let Some(e) = slot.conn.poll_event() {
             events.push(e);
         }
+        // Receive-buffer autotuning may have grown the buffers: charge the
+        // difference, and let the connection grow only into what is left.
+        let capacity = slot.conn.buffer_capacity();
+        self.buffer_memory = (self.buffer_memory + capacity).saturating_sub(slot.charged);
+        slot.charged = capacity;
+        slot.conn.buffer_headroom = self
+            .config
+            .max_buffer_memory
+            .saturating_sub(self.buffer_memory);
         let t = slot.conn.poll_timeout();
         if t != slot.scheduled {
             slot.scheduled = t;
@@ -1133,9 +1146,7 @@ impl Stack {
         let Some(slot) = self.conns.remove(h.index, h.generation) else {
             return;
         };
-        self.buffer_memory = self
-            .buffer_memory
-            .saturating_sub(slot.conn.buffer_capacity());
+        self.buffer_memory = self.buffer_memory.saturating_sub(slot.charged);
         let tuple = (slot.conn.local(), slot.conn.remote());
         if self.by_tuple.get(&tuple) == Some(&h) {
             self.by_tuple.remove(&tuple);

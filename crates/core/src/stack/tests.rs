@@ -497,7 +497,8 @@ fn connection_and_memory_limits_are_enforced() {
         Err(Error::TooManyConnections)
     );
     let mut cfg = StackConfig::ip(A_IP, 24);
-    cfg.max_buffer_memory = 3 << 20;
+    // Room for one connection's initial buffers, not two.
+    cfg.max_buffer_memory = 2 * (cfg.tcp.send_buffer + cfg.tcp.recv_buffer) - 1;
     let mut s = Stack::new(cfg, CcRegistry::with_builtin()).unwrap();
     s.tcp_connect(now, PEER, None).unwrap();
     assert_eq!(s.tcp_connect(now, PEER, None), Err(Error::NoBufferSpace));

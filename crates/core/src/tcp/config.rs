@@ -27,10 +27,22 @@ impl Default for Keepalive {
 /// TCP settings for one connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TcpConfig {
-    /// Send buffer capacity, bytes.
+    /// Initial send buffer capacity, bytes. Storage is allocated as data
+    /// is written, so a large capacity costs nothing while unused.
     pub send_buffer: usize,
-    /// Receive buffer capacity, bytes; bounds the advertised window.
+    /// Send-buffer autotuning: as the congestion window grows, the buffer
+    /// grows to twice the window, up to this size (Linux
+    /// `tcp_sndbuf_expand` and `tcp_wmem[2]`, 4 MiB). `None` keeps
+    /// `send_buffer`, like setting `SO_SNDBUF` on Linux.
+    pub send_buffer_max: Option<usize>,
+    /// Initial receive buffer capacity, bytes; bounds the advertised window
+    /// (Linux `tcp_rmem[1]`, 128 KiB).
     pub recv_buffer: usize,
+    /// Receive-buffer autotuning: the buffer grows with the rate the
+    /// application consumes data, up to this size (Linux `tcp_rmem[2]`,
+    /// 6 MiB). `None` (or a value not above `recv_buffer`) keeps the buffer
+    /// at `recv_buffer`, like setting `SO_RCVBUF` on Linux.
+    pub recv_buffer_max: Option<usize>,
     /// Clamp for the MSS we advertise and use, on top of the MTU-derived one.
     pub mss_clamp: Option<u16>,
     /// RFC 6928 initial window, in segments (default 10).
@@ -82,11 +94,21 @@ pub struct TcpConfig {
     pub max_persist_probes: u32,
 }
 
+impl TcpConfig {
+    /// The largest receive buffer the connection may have: what the window
+    /// scale is chosen for (RFC 7323 §2.3).
+    pub fn recv_buffer_limit(&self) -> usize {
+        self.recv_buffer.max(self.recv_buffer_max.unwrap_or(0))
+    }
+}
+
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
             send_buffer: 1 << 20,
-            recv_buffer: 1 << 20,
+            send_buffer_max: Some(4 << 20),
+            recv_buffer: 128 << 10,
+            recv_buffer_max: Some(6 << 20),
             mss_clamp: None,
             initial_cwnd_segments: 10,
             initial_rto: Duration::from_secs(1),

@@ -11,6 +11,7 @@
 //! `output.rs`, timers in `timers.rs` and NewReno loss recovery in
 //! `recovery.rs`; this file holds the state and the application calls.
 
+use super::autotune::RecvAutotune;
 use super::config::{Keepalive, TcpConfig};
 use super::recovery::Recovery;
 use super::recv_buffer::ReceiveBuffer;
@@ -185,6 +186,11 @@ pub struct Connection {
     // Buffers. `snd_buf` holds the bytes from snd_una (after the SYN) onward.
     pub(crate) snd_buf: SendBuffer,
     pub(crate) rcv_buf: ReceiveBuffer,
+    /// Receive-buffer autotuning and the receiver-side RTT it needs.
+    pub(crate) autotune: RecvAutotune,
+    /// How much the buffers may still grow within the stack's memory
+    /// budget (the stack refreshes it after every call).
+    pub(crate) buffer_headroom: usize,
     /// Sequence number of our FIN once the application shut the write side.
     pub(crate) fin_seq: Option<SeqNum>,
     /// Sequence number of the peer's FIN once seen (possibly out of order).
@@ -295,7 +301,7 @@ impl Connection {
         let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
         let win = Window::new(config.initial_cwnd_segments.max(1) * snd_mss, snd_mss);
         let rcv_wscale = if config.window_scaling {
-            window_scale_for(config.recv_buffer)
+            window_scale_for(config.recv_buffer_limit())
         } else {
             0
         };
@@ -333,6 +339,13 @@ impl Connection {
             rcv_mss: u32::from(DEFAULT_MSS.min(mss_limit)),
             snd_buf: SendBuffer::new(config.send_buffer),
             rcv_buf: ReceiveBuffer::new(config.recv_buffer),
+            autotune: RecvAutotune::new(
+                config
+                    .recv_buffer_max
+                    .filter(|max| *max > config.recv_buffer),
+                10 * u64::from(mss_limit),
+            ),
+            buffer_headroom: usize::MAX,
             fin_seq: None,
             peer_fin: None,
             fin_received: false,
@@ -947,7 +960,7 @@ impl Connection {
             snd_cwnd: self.win.cwnd,
             advmss: u32::from(self.adv_mss),
             reordering: self.config.dupack_threshold,
-            rcv_rtt: None,
+            rcv_rtt: self.autotune.rtt(),
             rcv_space: self.rcv_buf.window() as u32,
             total_retrans: self.stats.total_retrans,
             pacing_rate: self.win.pacing_rate,

@@ -522,6 +522,7 @@ impl Connection {
                 self.note_cwnd(now, before, cause);
             }
         }
+        self.autotune_send_buffer(now);
 
         // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged,
         // otherwise restart it.
@@ -626,6 +627,8 @@ impl Connection {
             let outcome = self.rcv_buf.write_at(offset, payload);
             self.rcv_nxt += outcome.advanced as u32;
             self.stats.bytes_received += outcome.advanced as u64;
+            self.receiver_rtt(now, seg);
+            self.autotune_recv_buffer(now);
             if outcome.trimmed > 0 && outcome.stored == 0 && outcome.duplicate == 0 {
                 self.emit(
                     now,
@@ -662,6 +665,75 @@ impl Connection {
                     _ => {}
                 }
             }
+        }
+    }
+
+    /// The receiver's own RTT estimate, for autotuning (Linux
+    /// `tcp_rcv_rtt_measure_ts` and `tcp_rcv_rtt_measure`).
+    fn receiver_rtt(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        if let (true, Some(ts)) = (self.ts_ok, seg.options.timestamps) {
+            // RFC 7323 §4.1: TSecr echoes one of our TSvals. Only full-sized
+            // segments, whose sending no small write or Nagle delayed.
+            if ts.tsecr != 0 && seg.payload.len() as u32 >= self.rcv_mss {
+                let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
+                if ms < 3_600_000 {
+                    self.autotune
+                        .timestamp_sample(Duration::from_millis(u64::from(ms)));
+                }
+            }
+        }
+        let wnd = self.rcv_adv.since(self.rcv_nxt);
+        self.autotune.data_arrived(now, self.rcv_nxt, wnd);
+    }
+
+    /// Once per receiver RTT, let the receive buffer follow the rate the
+    /// application consumes data (Linux `tcp_rcv_space_adjust`).
+    fn autotune_recv_buffer(&mut self, now: Instant) {
+        let consumed = self.stats.bytes_received - self.rcv_buf.readable() as u64;
+        let from = self.rcv_buf.capacity();
+        let limit = from.saturating_add(self.buffer_headroom);
+        let grown = self
+            .autotune
+            .adjust(now, consumed, u32::from(self.adv_mss), from, limit);
+        if let Some(to) = grown {
+            self.rcv_buf.set_capacity(to);
+            let to = self.rcv_buf.capacity();
+            self.buffer_headroom = self.buffer_headroom.saturating_sub(to - from);
+            self.emit(
+                now,
+                EventKind::ReceiveBufferGrown {
+                    from: from as u32,
+                    to: to as u32,
+                },
+            );
+        }
+    }
+
+    /// Send-buffer autotuning (Linux `tcp_sndbuf_expand`): room for two
+    /// congestion windows, so the application can keep the pipe full while
+    /// a window of data waits for its ACKs.
+    pub(crate) fn autotune_send_buffer(&mut self, now: Instant) {
+        let Some(max) = self.config.send_buffer_max else {
+            return;
+        };
+        let from = self.snd_buf.capacity();
+        let nr_segs = self
+            .win
+            .cwnd
+            .max(self.config.initial_cwnd_segments * self.snd_mss);
+        let want = (2 * nr_segs as usize)
+            .min(max)
+            .min(from.saturating_add(self.buffer_headroom));
+        if want > from {
+            self.snd_buf.set_capacity(want);
+            self.buffer_headroom -= want - from;
+            self.emit(
+                now,
+                EventKind::SendBufferGrown {
+                    from: from as u32,
+                    to: want as u32,
+                },
+            );
         }
     }
 

@@ -2,6 +2,7 @@
 //! timeouts and application calls, with explicit time.
 
 pub mod assembler;
+mod autotune;
 pub mod config;
 pub(crate) mod connection;
 mod input;

@@ -71,7 +71,8 @@ impl SendBuffer {
         self.data.drain(..n);
     }
 
-    /// Changes the capacity; never drops queued data.
+    /// Changes the capacity; never drops queued data (a smaller capacity
+    /// takes effect as the data drains).
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity;
     }

@@ -119,6 +119,9 @@ pub fn config() -> TcpConfig {
         quickack_segments: 0,
         recv_buffer: 64 * 1024,
         send_buffer: 256 * 1024,
+        // Fixed sizes, so scripts see the windows they set up.
+        recv_buffer_max: None,
+        send_buffer_max: None,
         ..TcpConfig::default()
     }
 }

@@ -16,8 +16,8 @@ fn active_open_sends_syn_with_all_options() {
     assert_eq!(syn.seq, ISS);
     assert_eq!(syn.ack, None);
     assert_eq!(syn.options.mss, Some(MSS));
-    // 1 MiB receive buffer needs shift 5 (RFC 7323 §2.3).
-    assert_eq!(syn.options.window_scale, Some(5));
+    // The 6 MiB autotuning limit needs shift 7 (RFC 7323 §2.3), as Linux.
+    assert_eq!(syn.options.window_scale, Some(7));
     assert!(syn.options.sack_permitted);
     assert_eq!(syn.options.timestamps.map(|t| t.tsecr), Some(0));
     // RFC 7323 §2.2: the SYN's window is not scaled.
@@ -56,7 +56,7 @@ fn handshake_negotiates_options_and_establishes() {
     let info = h.conn.info(h.now);
     assert!(info.options.timestamps && info.options.sack && info.options.window_scale);
     assert_eq!(info.snd_wscale, 7);
-    assert_eq!(info.rcv_wscale, 5);
+    assert_eq!(info.rcv_wscale, 7);
     // MSS 1400 minus 12 bytes of timestamps in every segment.
     assert_eq!(info.snd_mss, 1388);
     assert_eq!(info.rtt, Duration::from_millis(10));
@@ -115,7 +115,7 @@ fn passive_open_answers_syn_with_syn_ack_and_establishes_on_ack() {
     assert_eq!(syn_ack.seq, ISS);
     assert_eq!(syn_ack.ack, Some(IRS + 1));
     assert!(syn_ack.options.sack_permitted);
-    assert_eq!(syn_ack.options.window_scale, Some(5));
+    assert_eq!(syn_ack.options.window_scale, Some(7));
     // The peer offered no timestamps, so the SYN-ACK carries none.
     assert!(syn_ack.options.timestamps.is_none());
     h.send(PeerSeg::ack(IRS + 1, ISS + 1).with_window(100));

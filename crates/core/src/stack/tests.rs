@@ -743,3 +743,40 @@ fn a_new_syn_reopens_a_time_wait_connection() {
         .filter_map(|f| parse_tcp(f))
         .all(|t| t.control != Control::Syn));
 }
+
+#[test]
+fn buffer_autotuning_stops_at_the_memory_budget() {
+    // B may hold its connection's initial buffers plus 100 KiB of growth.
+    let defaults = TcpConfig::default();
+    let initial = defaults.send_buffer + defaults.recv_buffer;
+    let mut b_cfg = StackConfig::ip(B_IP, 24);
+    b_cfg.max_buffer_memory = initial + (100 << 10);
+    let b = Stack::new(b_cfg, CcRegistry::with_builtin()).unwrap();
+    let mut p = Pair::new(ip_stack(A_IP), b);
+    let (_l, c, s) = listen_and_connect(&mut p, 8);
+    let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (mut sent, mut got) = (0, Vec::with_capacity(data.len()));
+    let mut buf = vec![0u8; 1 << 20];
+    while got.len() < data.len() {
+        if sent < data.len() {
+            sent += p.a.tcp_send(p.now, c, &data[sent..]).unwrap_or(0);
+        }
+        p.run(Duration::from_millis(1));
+        while let Ok(n @ 1..) = p.b.tcp_recv(p.now, s, &mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert_eq!(got, data);
+    let mut grown = Vec::new();
+    while let Some(e) = p.b.poll_event() {
+        if let EventKind::ReceiveBufferGrown { to, .. } = e.kind {
+            grown.push(to as usize);
+        }
+    }
+    // The receive buffer grew, but only into the budget.
+    assert!(!grown.is_empty(), "the receive buffer never grew");
+    let limit = defaults.recv_buffer + (100 << 10);
+    assert!(grown.iter().all(|&to| to <= limit), "{grown:?} > {limit}");
+    let info = p.b.tcp_info(p.now, s).unwrap();
+    assert!(info.rcv_ssthresh as usize <= limit);
+}

@@ -89,6 +89,10 @@ pub struct TcpConfig {
     pub congestion_control: String,
     /// RFC 5961 §7: challenge ACKs per second, per connection (Linux 1000 per host).
     pub challenge_ack_limit: u32,
+    /// RFC 1191 §6.3: how long a path MTU lowered by ICMP holds before the
+    /// larger one is tried again (Linux `ip_rt_mtu_expires`, 10 minutes);
+    /// `None` keeps it for the connection's life.
+    pub pmtu_expires: Option<Duration>,
     /// Zero-window probes without answer before the connection is dropped
     /// (Linux uses `tcp_retries2` for this too).
     pub max_persist_probes: u32,
@@ -132,6 +136,7 @@ impl Default for TcpConfig {
             congestion_control: "newreno".to_string(),
             challenge_ack_limit: 1000,
             max_persist_probes: 15,
+            pmtu_expires: Some(Duration::from_secs(600)),
         }
     }
 }

@@ -781,9 +781,11 @@ impl Connection {
             // RFC 1191 §6.5: fragmentation needed: lower the MSS and resend
             // without treating it as congestion.
             (3, 4) => {
-                if let Some(mtu) = err.next_hop_mtu {
-                    self.pmtu_decrease(now, mtu);
-                }
+                // RFC 1191 §5: a router that does not report the next-hop
+                // MTU gets the next plateau below the current path MTU.
+                let pmtu = self.mss_limit + super::connection::IPV4_TCP_HEADERS;
+                let mtu = err.next_hop_mtu.unwrap_or_else(|| plateau_below(pmtu));
+                self.pmtu_decrease(now, mtu);
                 return;
             }
             (3, 0) | (3, 6) => Error::NetworkUnreachable,
@@ -829,5 +831,29 @@ impl Connection {
         let before = (self.win.cwnd, self.win.ssthresh);
         self.win.mss = self.snd_mss;
         self.note_cwnd(now, before, CwndCause::MssChange);
+        // RFC 1191 §6.3: try the larger MTU again after a while (Linux
+        // `ip_rt_mtu_expires`, 10 minutes).
+        if let Some(after) = self.config.pmtu_expires {
+            self.arm(TimerKind::PmtuExpire, now + after);
+        }
     }
+
+    /// RFC 1191 §6.3: the lowered path MTU expired; go back to the MSS the
+    /// interface allows. If the path still cannot carry it, the next
+    /// fragmentation-needed lowers it again.
+    pub(crate) fn pmtu_expired(&mut self, now: Instant) {
+        if self.mss_limit < self.adv_mss {
+            self.mss_limit = self.adv_mss;
+            self.update_snd_mss(Some(now));
+        }
+    }
+}
+
+/// RFC 1191 §7: the largest plateau below `pmtu`, for fragmentation-needed
+/// messages that carry no next-hop MTU.
+fn plateau_below(pmtu: u16) -> u16 {
+    const PLATEAUS: [u16; 10] = [
+        32_000, 17_914, 8_166, 4_352, 2_002, 1_492, 1_006, 508, 296, 68,
+    ];
+    PLATEAUS.into_iter().find(|p| *p < pmtu).unwrap_or(MIN_PMTU)
 }

@@ -24,16 +24,19 @@ pub enum TimerKind {
     TimeWait,
     /// Orphaned FIN-WAIT-2 (Linux `tcp_fin_timeout`).
     FinWait2,
+    /// RFC 1191 §6.3: forget a lowered path MTU after a while.
+    PmtuExpire,
 }
 
 impl TimerKind {
-    const ALL: [TimerKind; 6] = [
+    const ALL: [TimerKind; 7] = [
         TimerKind::Retransmit,
         TimerKind::Persist,
         TimerKind::DelayedAck,
         TimerKind::Keepalive,
         TimerKind::TimeWait,
         TimerKind::FinWait2,
+        TimerKind::PmtuExpire,
     ];
 
     fn index(self) -> usize {
@@ -44,6 +47,7 @@ impl TimerKind {
             TimerKind::Keepalive => 3,
             TimerKind::TimeWait => 4,
             TimerKind::FinWait2 => 5,
+            TimerKind::PmtuExpire => 6,
         }
     }
 }
@@ -51,7 +55,7 @@ impl TimerKind {
 /// Deadlines, one slot per [`TimerKind`].
 #[derive(Debug, Clone, Default)]
 pub struct Timers {
-    deadlines: [Option<Instant>; 6],
+    deadlines: [Option<Instant>; 7],
 }
 
 impl Timers {
@@ -72,7 +76,7 @@ impl Timers {
     }
 
     pub fn clear_all(&mut self) {
-        self.deadlines = [None; 6];
+        self.deadlines = [None; 7];
     }
 
     /// The earliest deadline.
@@ -109,6 +113,7 @@ impl Connection {
                 TimerKind::DelayedAck => self.ack_now = true,
                 TimerKind::Keepalive => self.on_keepalive(now),
                 TimerKind::TimeWait => self.enter_closed(now),
+                TimerKind::PmtuExpire => self.pmtu_expired(now),
                 TimerKind::FinWait2 => {
                     if self.state == State::FinWait2 {
                         self.enter_closed(now)

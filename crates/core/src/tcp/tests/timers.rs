@@ -176,6 +176,64 @@ fn pmtu_decrease_shrinks_the_mss_and_resends_without_congestion_response() {
     assert_eq!(h.conn.info(h.now).snd_cwnd, cwnd);
 }
 
+fn frag_needed(h: &mut Harness, mtu: Option<u16>) {
+    h.conn.handle_icmp_error(
+        h.now,
+        &IcmpError {
+            source: Ipv4Addr::new(198, 18, 0, 254),
+            icmp_type: 3,
+            code: 4,
+            next_hop_mtu: mtu,
+            seq: ISS + 1,
+        },
+    );
+    h.drain_events();
+}
+
+#[test]
+fn frag_needed_without_an_mtu_steps_down_the_plateau_table() {
+    let mut h = Harness::established(config());
+    h.write(&pattern(1460));
+    h.recv_one();
+    // RFC 1191 §7: 1500 → 1492 → 1006 → 508.
+    for mss in [1452, 966, 468] {
+        frag_needed(&mut h, None);
+        assert!(h.events.contains(&EventKind::MssChange { mss }), "{mss}");
+        h.recv();
+    }
+}
+
+#[test]
+fn a_lowered_path_mtu_expires_after_ten_minutes() {
+    let mut h = Harness::established(config());
+    h.write(&pattern(1460));
+    h.recv_one();
+    frag_needed(&mut h, Some(1000));
+    let resent: Vec<usize> = h.recv().iter().map(Seg::len).collect();
+    assert_eq!(resent, [960, 500]);
+    h.send(PeerSeg::ack(IRS + 1, ISS + 1461));
+    // Only the PMTU timer is left; RFC 1191 §6.3 (Linux: 10 minutes).
+    assert_eq!(h.fire_next_timer(), Duration::from_secs(600));
+    assert!(h.events.contains(&EventKind::MssChange { mss: 1460 }));
+    h.write(&pattern(3000));
+    let sizes: Vec<usize> = h.recv().iter().map(Seg::len).collect();
+    assert_eq!(sizes[0], 1460);
+}
+
+#[test]
+fn a_lowered_path_mtu_can_be_kept() {
+    let mut h = Harness::established(TcpConfig {
+        pmtu_expires: None,
+        ..config()
+    });
+    h.write(&pattern(1460));
+    h.recv_one();
+    frag_needed(&mut h, Some(1000));
+    h.recv();
+    h.send(PeerSeg::ack(IRS + 1, ISS + 1461));
+    assert_eq!(h.conn.poll_timeout(), None);
+}
+
 #[test]
 fn port_unreachable_during_connect_refuses() {
     let mut h = Harness::connect(config());

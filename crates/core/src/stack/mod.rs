@@ -1136,10 +1136,29 @@ impl Stack {
                 }
             }
         }
-        if closed && owner != Owner::App {
-            self.free_conn(h);
+        if closed {
+            if owner == Owner::App {
+                // The application still holds the handle, but a CLOSED
+                // connection owns no 4-tuple (RFC 9293 §3.10.7.1): later
+                // segments get a RST or reach a listener, as in Linux,
+                // where a closed socket is unhashed.
+                self.unhash(h);
+            } else {
+                self.free_conn(h);
+            }
         }
         let _ = now;
+    }
+
+    /// Removes a connection from the demultiplexing table, keeping its slot.
+    fn unhash(&mut self, h: ConnHandle) {
+        let Some(slot) = self.conns.get(h.index, h.generation) else {
+            return;
+        };
+        let tuple = (slot.conn.local(), slot.conn.remote());
+        if self.by_tuple.get(&tuple) == Some(&h) {
+            self.by_tuple.remove(&tuple);
+        }
     }
 
     fn free_conn(&mut self, h: ConnHandle) {

@@ -780,3 +780,26 @@ fn buffer_autotuning_stops_at_the_memory_budget() {
     let info = p.b.tcp_info(p.now, s).unwrap();
     assert!(info.rcv_ssthresh as usize <= limit);
 }
+
+#[test]
+fn a_reset_connection_the_app_still_holds_frees_its_four_tuple() {
+    // A handle the application has not closed yet keeps a CLOSED
+    // connection's slot, but not its 4-tuple: a new SYN from the same peer
+    // port must reach the listener instead of vanishing.
+    let mut p = Pair::ip();
+    let (l, c, s) = listen_and_connect(&mut p, 8);
+    let client = p.a.tcp(c).unwrap().local();
+    p.a.tcp_abort(p.now, c).unwrap();
+    p.pump();
+    assert_eq!(p.b.tcp_state(s), Ok(State::Closed));
+    let listener = SocketAddrV4::new(B_IP, 80);
+    let syn = tcp_segment(client, listener, bare(777, None, Control::Syn));
+    p.b.handle_frame(p.now, &syn);
+    let out = drain(&mut p.b, p.now);
+    let answer = out.iter().find_map(|f| parse_tcp(f)).expect("an answer");
+    assert_eq!(answer.control, Control::Syn, "SYN-ACK from the listener");
+    assert_eq!(answer.ack, Some(SeqNum(778)));
+    // The old handle still reports its own fate.
+    assert_eq!(p.b.tcp_state(s), Ok(State::Closed));
+    assert_eq!(p.b.tcp_pending(l), Ok(0));
+}

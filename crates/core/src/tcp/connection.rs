@@ -142,6 +142,9 @@ pub struct Connection {
     /// Highest sequence number sent plus one; `snd_nxt` goes back to
     /// `snd_una` on a timeout (go-back-N) while this stays.
     pub(crate) snd_max: SeqNum,
+    /// Our SYN has been acknowledged. An explicit flag: `snd_una == iss`
+    /// is also true again after 2^32 bytes.
+    pub(crate) syn_acked: bool,
     /// Peer's window, scaled, bytes.
     pub(crate) snd_wnd: u32,
     pub(crate) snd_wl1: SeqNum,
@@ -211,7 +214,12 @@ pub struct Connection {
     pub(crate) timers: Timers,
     /// Consecutive retransmission timeouts of the current head (Linux `retransmits`).
     pub(crate) retransmits: u32,
+    /// Zero-window probes sent since the peer last answered (Linux
+    /// `icsk_probes_out`): any ACK resets it.
     pub(crate) persist_probes: u32,
+    /// Exponential backoff of the persist timer (Linux `icsk_backoff`):
+    /// kept while the window stays closed, reset when it opens.
+    pub(crate) persist_backoff: u32,
     pub(crate) keepalive_probes: u32,
     /// The SYN (or SYN-ACK) was retransmitted: its ACK gives no RTT sample.
     pub(crate) syn_retransmitted: bool,
@@ -316,6 +324,7 @@ impl Connection {
             snd_una: iss,
             snd_nxt: iss,
             snd_max: iss,
+            syn_acked: false,
             snd_wnd: 0,
             snd_wl1: SeqNum(0),
             snd_wl2: iss,
@@ -358,6 +367,7 @@ impl Connection {
             timers: Timers::default(),
             retransmits: 0,
             persist_probes: 0,
+            persist_backoff: 0,
             keepalive_probes: 0,
             syn_retransmitted: false,
             cc,
@@ -879,10 +889,10 @@ impl Connection {
 
     /// Sequence number of the first data byte (after the SYN).
     pub(crate) fn data_start_seq(&self) -> SeqNum {
-        if self.snd_una == self.iss {
-            self.iss + 1
-        } else {
+        if self.syn_acked {
             self.snd_una
+        } else {
+            self.iss + 1
         }
     }
 
@@ -993,7 +1003,7 @@ impl Connection {
 
     /// Bytes written by the application and never sent.
     pub(crate) fn unsent_bytes(&self) -> u32 {
-        let sent_data = if self.snd_una == self.iss {
+        let sent_data = if !self.syn_acked {
             0
         } else {
             self.snd_nxt.since(self.data_start_seq())

@@ -92,7 +92,7 @@ impl Connection {
         match seg.ack {
             Some(ack) => {
                 self.snd_una = ack;
-                self.syn_acked(now);
+                self.on_syn_acked(now);
                 self.set_state(now, State::Established);
                 self.apply_deferred_fin(now);
                 // RFC 9293 §3.10.7.3: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
@@ -119,7 +119,13 @@ impl Connection {
 
     /// Our SYN was acknowledged: take an RTT sample, initialise congestion
     /// control and reset the timers the handshake used.
-    fn syn_acked(&mut self, now: Instant) {
+    fn on_syn_acked(&mut self, now: Instant) {
+        self.syn_acked = true;
+        // A duplicate SYN may have pulled SND.NXT back to ISS to resend the
+        // SYN-ACK; the handshake is over, so data starts after the SYN.
+        if self.snd_nxt.before(self.iss + 1) {
+            self.snd_nxt = self.iss + 1;
+        }
         if let Some(t) = self.rtt_timed.take() {
             if t.seq == self.iss && !self.syn_retransmitted {
                 self.rtt_sample(now, now - t.sent);
@@ -199,9 +205,12 @@ impl Connection {
 
         // RFC 7323 §4.3 (2): remember the timestamp to echo.
         if let Some(ts) = seg.options.timestamps {
+            // RFC 7323 §5.5: after 24 days idle TS.Recent is invalid, so a
+            // timestamp that looks older replaces it too.
+            let stale = now - self.ts_recent_stamp >= PAWS_IDLE;
             if self.ts_ok
                 && seg.seq.before_eq(self.last_ack_sent)
-                && !ts_before(ts.tsval, self.ts_recent)
+                && (stale || !ts_before(ts.tsval, self.ts_recent))
             {
                 self.ts_recent = ts.tsval;
                 self.ts_recent_stamp = now;
@@ -246,8 +255,8 @@ impl Connection {
         if self.state == State::SynReceived {
             if ack.after(self.snd_una) && ack.before_eq(self.snd_max) {
                 self.set_state(now, State::Established);
-                self.syn_acked(now);
                 self.snd_una = self.iss + 1;
+                self.on_syn_acked(now);
                 let wnd = u32::from(seg.window) << self.snd_wscale;
                 self.set_send_window(now, wnd, seg.seq, ack);
                 self.apply_deferred_fin(now);
@@ -321,6 +330,7 @@ impl Connection {
         self.zero_window_seen = wnd == 0;
         if wnd > 0 {
             self.persist_probes = 0;
+            self.persist_backoff = 0;
         }
     }
 
@@ -351,7 +361,8 @@ impl Connection {
             return false;
         }
         self.stats.last_ack_recv = Some(now);
-        // The peer answered: probes are no longer unanswered.
+        // The peer answered: probes are no longer unanswered (Linux clears
+        // `icsk_probes_out`; the probe backoff stays until the window opens).
         self.persist_probes = 0;
         let wnd = u32::from(seg.window) << self.snd_wscale;
 
@@ -397,8 +408,9 @@ impl Connection {
         let prior_in_flight = self.flight_size();
         let mut acked = ack.since(self.snd_una);
         let total_acked = acked;
-        if self.snd_una == self.iss {
+        if !self.syn_acked {
             acked = acked.saturating_sub(1); // our SYN
+            self.syn_acked = true;
         }
         if matches!(self.fin_seq, Some(f) if ack == f + 1) {
             acked = acked.saturating_sub(1); // our FIN

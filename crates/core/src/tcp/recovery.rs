@@ -86,6 +86,12 @@ impl Recovery {
             self.after_rto = false;
         }
         if !self.in_recovery {
+            // `recover` trails snd_una outside recovery, so the modular
+            // comparison of RFC 6582 §3.2 step 2 stays meaningful after
+            // 2^31 bytes (it would otherwise read an old `recover` as ahead).
+            if !self.after_rto {
+                self.recover = ack;
+            }
             return AckVerdict::NewAck;
         }
         // RFC 6582 §3.2 step 3: a full ACK covers `recover`.
@@ -158,6 +164,23 @@ mod tests {
         assert_eq!(r.on_new_ack(SeqNum(5000)), AckVerdict::PartialAck);
         assert_eq!(r.on_new_ack(max), AckVerdict::FullAck);
         assert!(!r.in_recovery());
+    }
+
+    #[test]
+    fn fast_retransmit_still_works_after_two_gigabytes() {
+        // `recover` starts at ISS; cumulative ACKs must carry it along, or
+        // after 2^31 bytes `snd_una > recover` reads false and fast
+        // retransmit is disabled for the rest of the connection.
+        let mut r = Recovery::new(SeqNum(0));
+        let mut una = SeqNum(0);
+        for _ in 0..5 {
+            una += 1_000_000_000;
+            assert_eq!(r.on_new_ack(una), AckVerdict::NewAck);
+        }
+        let max = una + 20_000;
+        r.on_dup_ack(una, max, 3);
+        r.on_dup_ack(una, max, 3);
+        assert_eq!(r.on_dup_ack(una, max, 3), AckVerdict::EnterRecovery);
     }
 
     #[test]

@@ -157,7 +157,7 @@ impl Connection {
     /// below by 200 ms and above by the maximum RTO as Linux does.
     fn persist_interval(&self) -> Duration {
         let base = self.rtt.base_rto().max(Duration::from_millis(200));
-        let shift = self.persist_probes.min(16);
+        let shift = self.persist_backoff.min(16);
         let scaled = base.saturating_mul(1u32 << shift);
         scaled.min(self.config.max_rto)
     }
@@ -270,6 +270,7 @@ impl Connection {
         }
         if self.snd_wnd == 0 {
             self.persist_probes += 1;
+            self.persist_backoff += 1;
             self.probe_pending = Some(ProbeKind::ZeroWindow);
         } else {
             // SWS override (RFC 9293 §3.8.6.2.1): send what fits now.

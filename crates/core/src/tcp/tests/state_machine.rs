@@ -555,3 +555,60 @@ fn cookie_connection_accepts_out_of_order_data_within_the_offered_window() {
     h.send(PeerSeg::data(IRS + 1, ISS + 1, &[1; 1000]));
     assert_eq!(h.conn.recv_available(), 2000);
 }
+
+#[test]
+fn handshake_completed_after_a_duplicate_syn_sends_data_after_the_syn() {
+    // The peer's SYN is retransmitted (our SYN-ACK is resent), and the ACK
+    // of the first SYN-ACK arrives before we transmit again: the first data
+    // byte must still be ISS+1, not a repeat of the SYN's sequence number.
+    let now = Instant::from_secs(1);
+    let syn = PeerSeg {
+        seq: IRS,
+        ack: None,
+        control: Control::Syn,
+        window: 29_200,
+        options: TcpOptions::default(),
+        payload: vec![],
+    };
+    let conn = Connection::accept(params(config()), &syn.repr(), now);
+    let mut h = Harness::wrap(conn, now);
+    h.recv_one();
+    h.send(syn.clone());
+    h.send(PeerSeg::ack(IRS + 1, ISS + 1));
+    assert_eq!(h.conn.state(), State::Established);
+    h.write(b"hello");
+    let segs = h.recv();
+    let data: Vec<&Seg> = segs.iter().filter(|s| !s.payload.is_empty()).collect();
+    assert_eq!(data.len(), 1, "{segs:#?}");
+    assert_eq!(data[0].seq, ISS + 1);
+    assert_eq!(data[0].control, Control::None);
+    assert_eq!(data[0].payload, b"hello");
+}
+
+#[test]
+fn send_sequence_stays_right_when_snd_una_wraps_onto_iss() {
+    // After 2^32 bytes SND.UNA equals ISS again; that must not be read as
+    // "our SYN is unacknowledged". Alias the two directly.
+    let mut h = Harness::established(config());
+    h.write(&pattern(1000));
+    let first = h.recv_one();
+    h.send(PeerSeg::ack(IRS + 1, first.seq + 1000));
+    h.conn.iss = h.conn.snd_una;
+    let una = h.conn.snd_una;
+    h.write(&pattern(3000));
+    let mut got = Vec::new();
+    let mut next = una;
+    while got.len() < 3000 {
+        let segs = h.recv();
+        assert!(!segs.is_empty(), "stalled after {} bytes", got.len());
+        for s in &segs {
+            assert_eq!(s.seq, next);
+            next += s.len() as u32;
+            got.extend_from_slice(&s.payload);
+        }
+        h.send(PeerSeg::ack(IRS + 1, next));
+    }
+    assert_eq!(got, pattern(3000));
+    assert_eq!(h.conn.info(h.now).bytes_acked, 4000);
+    assert_eq!(h.conn.info(h.now).unacked, 0);
+}

@@ -423,3 +423,34 @@ fn tcp_info_reports_the_connection() {
     assert_eq!(info.last_ack_recv, Duration::ZERO);
     assert!(info.busy_time >= Duration::from_millis(20));
 }
+
+#[test]
+fn ts_recent_is_replaced_after_24_days_idle() {
+    let mut h = Harness::established_with(
+        TcpConfig {
+            timestamps: true,
+            ..config()
+        },
+        TcpOptions {
+            mss: Some(MSS),
+            timestamps: Some(Timestamps {
+                tsval: 1000,
+                tsecr: 1,
+            }),
+            ..TcpOptions::default()
+        },
+    );
+    // RFC 7323 §5.5: after 24 days idle, the peer's clock may have wrapped
+    // past TS.Recent; the segment is accepted and its timestamp adopted.
+    h.advance(Duration::from_secs(25 * 24 * 3600));
+    h.send(PeerSeg::data(IRS + 1, ISS + 1, b"late").with_ts(500, 0));
+    let ack = h.recv_one();
+    assert_eq!(ack.ack, Some(IRS + 5));
+    assert_eq!(ack.options.timestamps.unwrap().tsecr, 500);
+    // And PAWS works again from the new TS.Recent.
+    h.send(PeerSeg::data(IRS + 5, ISS + 1, b"next").with_ts(501, 0));
+    assert_eq!(h.recv_one().options.timestamps.unwrap().tsecr, 501);
+    h.send(PeerSeg::data(IRS + 9, ISS + 1, b"old!").with_ts(400, 0));
+    assert_eq!(h.recv_one().ack, Some(IRS + 9));
+    assert_eq!(h.read_all(), b"latenext");
+}

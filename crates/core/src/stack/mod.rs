@@ -979,9 +979,14 @@ impl Stack {
                 continue;
             };
             let sent = slot.conn.poll_transmit(now, &mut buf[tcp_start..end]);
+            // RFC 3168 §6.1.2: ECT(0) on new data of an ECN connection.
+            let ect = slot.conn.tx_ect();
             self.after_conn_inner(now, h, false);
             if let Some(n) = sent {
-                let ip = self.ip_header(dst, Protocol::Tcp, n);
+                let mut ip = self.ip_header(dst, Protocol::Tcp, n);
+                if ect {
+                    ip.ecn = Ecn::Ect0;
+                }
                 if ip.emit(&mut buf[lh..]).is_err() {
                     continue;
                 }

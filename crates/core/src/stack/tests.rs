@@ -523,16 +523,11 @@ fn icmp_frag_needed_reaches_the_connection() {
     let (_l, c, _s) = listen_and_connect(&mut p, 8);
     let data = vec![7u8; 20_000];
     p.a.tcp_send(p.now, c, &data).unwrap();
-    // Capture A's first data segment instead of delivering it.
-    p.drop_next_from_a = 1;
-    p.pump();
-    let (_, frame) = p
-        .log
-        .iter()
-        .rev()
-        .find(|(a, f)| *a && parse_tcp(f).is_some_and(|t| !t.payload.is_empty()))
-        .unwrap()
-        .clone();
+    // Take A's first data segment off the wire: it stays unacknowledged.
+    let mut buf = vec![0u8; 2000];
+    let n = p.a.poll_transmit(p.now, &mut buf).unwrap();
+    let frame = buf[..n].to_vec();
+    assert!(parse_tcp(&frame).is_some_and(|t| !t.payload.is_empty()));
     let ip = Ipv4Repr::parse(&Ipv4Packet::new_checked(&frame[..]).unwrap(), true).unwrap();
     let msg = Icmpv4Repr::DstUnreachable {
         code: DstUnreachable::FragRequired,

@@ -7,15 +7,21 @@
 //! outputs (`poll_transmit`, `poll_timeout`, `poll_event`), which the driver
 //! calls after every input until they return `None`.
 //!
-//! The input path lives in `input.rs`, segment selection and emission in
-//! `output.rs`, timers in `timers.rs` and NewReno loss recovery in
-//! `recovery.rs`; this file holds the state and the application calls.
+//! The input path lives in `input.rs`, the sender's ACK processing and
+//! loss recovery in `loss.rs` (on the `scoreboard.rs` with `rack.rs`,
+//! `prr.rs`, `rate.rs` and `recovery.rs`), segment selection and emission
+//! in `output.rs`, timers in `timers.rs`; this file holds the state and the
+//! application calls.
 
 use super::autotune::RecvAutotune;
-use super::config::{Keepalive, TcpConfig};
-use super::recovery::Recovery;
+use super::config::{EcnMode, Keepalive, TcpConfig};
+use super::prr::Prr;
+use super::rack::{Rack, Tlp};
+use super::rate::RateEstimator;
+use super::recovery::DupAcks;
 use super::recv_buffer::ReceiveBuffer;
 use super::rtt::RttEstimator;
+use super::scoreboard::Scoreboard;
 use super::send_buffer::SendBuffer;
 use super::state::State;
 use super::timers::{TimerKind, Timers};
@@ -122,6 +128,12 @@ pub(crate) struct Stats {
     pub rwnd_limited_since: Option<Instant>,
     pub sndbuf_limited_since: Option<Instant>,
     pub delivered: u64,
+    /// D-SACKs received (Linux `tcpi_dsack_dups`).
+    pub dsack_dups: u32,
+    /// Reordering events seen (Linux `tcpi_reord_seen`).
+    pub reord_seen: u32,
+    /// Congestion responses undone as spurious.
+    pub undo_count: u32,
 }
 
 /// One TCP connection.
@@ -227,7 +239,52 @@ pub struct Connection {
     // Congestion control and loss recovery.
     pub(crate) cc: Box<dyn CongestionControl>,
     pub(crate) win: Window,
-    pub(crate) recovery: Recovery,
+    /// Every segment in flight and what is known of it.
+    pub(crate) board: Scoreboard,
+    pub(crate) dupacks: DupAcks,
+    /// NewReno without SACK: duplicate ACKs counted as delivered bytes.
+    pub(crate) reno_sacked: u32,
+    /// Recovery point: the episode (Recovery, Loss, CWR) ends when SND.UNA
+    /// reaches it (RFC 6675 `RecoveryPoint`, Linux `high_seq`).
+    pub(crate) high_seq: SeqNum,
+    pub(crate) prr: Prr,
+    pub(crate) rack: Rack,
+    pub(crate) tlp: Tlp,
+    /// The probe timer fired: send a loss probe at the next poll.
+    pub(crate) tlp_pending: bool,
+    /// RFC 6675 §4 rule 4: the rescue retransmission of this episode.
+    pub(crate) rescue_rxt: Option<SeqNum>,
+    pub(crate) rate: RateEstimator,
+    /// Whether the latest delivery-rate sample was application-limited.
+    pub(crate) delivery_rate_app_limited: bool,
+    /// RTT of the newest delivered segment on the latest ACK (for the
+    /// controller's samples).
+    pub(crate) last_rtt: Option<Duration>,
+    /// Undo (Linux `undo_marker`, `undo_retrans`, `retrans_stamp`): the
+    /// episode's start, its retransmissions not yet D-SACKed, and our
+    /// timestamp when it first retransmitted.
+    pub(crate) undo_marker: Option<SeqNum>,
+    pub(crate) undo_retrans: u32,
+    pub(crate) retrans_stamp: Option<u32>,
+    /// Pacing: no data segment before this time.
+    pub(crate) next_send_at: Option<Instant>,
+    pub(crate) last_pacing_rate: Option<u64>,
+    // ECN (RFC 3168).
+    pub(crate) ecn_ok: bool,
+    /// Set ECE on our ACKs until the peer's CWR (§6.1.3).
+    pub(crate) ece_pending: bool,
+    /// Set CWR on our next new data segment (§6.1.2).
+    pub(crate) cwr_pending: bool,
+    /// No second ECN reduction before SND.UNA passes this.
+    pub(crate) cwr_high: SeqNum,
+    /// The segment last returned by `poll_transmit` may carry ECT(0).
+    pub(crate) last_tx_ect: bool,
+    /// The segment being processed arrived with CE (RFC 3168 §5).
+    pub(crate) rx_ce: bool,
+    /// Set CWR on the segment being emitted.
+    pub(crate) tx_cwr: bool,
+    /// RFC 2883: a duplicate to report first in the next SACK option.
+    pub(crate) dsack_pending: Option<(SeqNum, SeqNum)>,
 
     // ACK policy (RFC 9293 §3.8.6.3, RFC 5681 §4.2).
     pub(crate) ack_now: bool,
@@ -243,13 +300,9 @@ pub struct Connection {
     pub(crate) pending_rst: Option<(SeqNum, Option<SeqNum>)>,
     /// Force one probe segment at the next poll (persist or keepalive).
     pub(crate) probe_pending: Option<crate::observe::ProbeKind>,
-    /// Send the segment at snd_una at once, ignoring cwnd (fast retransmit).
-    pub(crate) retransmit_head: Option<crate::observe::RetransmitCause>,
     /// The persist timer fired with a small non-zero window: send what fits
     /// (RFC 9293 §3.8.6.2.1 override of sender SWS avoidance).
     pub(crate) sws_override: bool,
-    /// Why snd_nxt last went back to snd_una (RTO or PMTU decrease).
-    pub(crate) go_back_cause: crate::observe::RetransmitCause,
     /// RFC 5961 §7 challenge-ACK rate limit: window start and count.
     pub(crate) challenge_window: Instant,
     pub(crate) challenge_count: u32,
@@ -372,7 +425,31 @@ impl Connection {
             syn_retransmitted: false,
             cc,
             win,
-            recovery: Recovery::new(iss),
+            board: Scoreboard::new(),
+            dupacks: DupAcks::new(iss),
+            reno_sacked: 0,
+            high_seq: iss,
+            prr: Prr::default(),
+            rack: Rack::new(),
+            tlp: Tlp::default(),
+            tlp_pending: false,
+            rescue_rxt: None,
+            rate: RateEstimator::new(now),
+            delivery_rate_app_limited: false,
+            last_rtt: None,
+            undo_marker: None,
+            undo_retrans: 0,
+            retrans_stamp: None,
+            next_send_at: None,
+            last_pacing_rate: None,
+            ecn_ok: false,
+            ece_pending: false,
+            cwr_pending: false,
+            cwr_high: iss,
+            last_tx_ect: false,
+            rx_ce: false,
+            tx_cwr: false,
+            dsack_pending: None,
             ack_now: false,
             segs_since_ack: 0,
             quickack_left: config.quickack_segments,
@@ -380,9 +457,7 @@ impl Connection {
             zero_window_seen: false,
             pending_rst: None,
             probe_pending: None,
-            retransmit_head: None,
             sws_override: false,
-            go_back_cause: crate::observe::RetransmitCause::Rto,
             challenge_window: now,
             challenge_count: 0,
             error: None,
@@ -422,6 +497,8 @@ impl Connection {
         conn.rcv_nxt = syn.seq + 1;
         conn.rcv_adv = conn.rcv_nxt;
         conn.negotiate_options(&syn.options, true);
+        // RFC 3168 §6.1.1: an ECN-setup SYN has ECE and CWR.
+        conn.ecn_ok = conn.config.ecn != EcnMode::Off && syn.ece && syn.cwr;
         // RFC 9293 §3.10.7.2: the SYN's window is never scaled.
         conn.set_send_window(now, u32::from(syn.window), syn.seq, conn.iss);
         if let Some(ts) = syn.options.timestamps {
@@ -546,7 +623,8 @@ impl Connection {
         self.timers.clear_all();
         self.ack_now = false;
         self.probe_pending = None;
-        self.retransmit_head = None;
+        self.tlp_pending = false;
+        self.board.clear();
         self.stop_busy_clocks(now);
     }
 
@@ -882,6 +960,12 @@ impl Connection {
         self.snd_mss
     }
 
+    /// The segment `poll_transmit` returned last may carry ECT(0) in its
+    /// IP header (RFC 3168 §6.1.2: new data of an ECN connection only).
+    pub fn tx_ect(&self) -> bool {
+        self.last_tx_ect
+    }
+
     /// The current congestion window view.
     pub fn window(&self) -> &Window {
         &self.win
@@ -898,7 +982,7 @@ impl Connection {
 
     /// Bytes sent and not yet acknowledged (RFC 5681 FlightSize).
     pub(crate) fn flight_size(&self) -> u32 {
-        self.snd_nxt.since(self.snd_una)
+        self.snd_max.since(self.snd_una)
     }
 
     /// Our timestamp clock: milliseconds plus the connection's offset
@@ -924,16 +1008,9 @@ impl Connection {
         }
         let mss = self.snd_mss.max(1);
         let unacked = self.snd_max.since(self.snd_una).div_ceil(mss);
-        let lost = if self.win.ca_state == CaState::Loss {
-            self.snd_max.since(self.snd_nxt).div_ceil(mss)
-        } else {
-            0
-        };
-        let retrans = if self.recovery.in_recovery() || self.win.ca_state == CaState::Loss {
-            self.recovery.retransmitted_segments()
-        } else {
-            0
-        };
+        let lost = self.board.lost_bytes().div_ceil(mss);
+        let retrans = self.board.retrans_bytes().div_ceil(mss);
+        let sacked = self.board.sacked_bytes().div_ceil(mss);
         let srtt = self.rtt.srtt();
         let delivery_rate = self.delivery_rate;
         TcpInfo {
@@ -946,7 +1023,7 @@ impl Connection {
                 timestamps: self.ts_ok,
                 sack: self.sack_ok,
                 window_scale: self.wscale_ok,
-                ecn: false,
+                ecn: self.ecn_ok,
             },
             snd_wscale: self.snd_wscale,
             rcv_wscale: self.rcv_wscale,
@@ -955,7 +1032,7 @@ impl Connection {
             snd_mss: self.snd_mss,
             rcv_mss: self.rcv_mss,
             unacked,
-            sacked: 0,
+            sacked,
             lost,
             retrans,
             last_data_sent: since(self.stats.last_data_sent),
@@ -986,12 +1063,12 @@ impl Connection {
             notsent_bytes: self.unsent_bytes(),
             delivered: self.stats.delivered,
             delivery_rate,
-            delivery_rate_app_limited: self.win.app_limited,
+            delivery_rate_app_limited: self.delivery_rate_app_limited,
             busy_time,
             rwnd_limited,
             sndbuf_limited,
-            dsack_dups: 0,
-            reord_seen: 0,
+            dsack_dups: self.stats.dsack_dups,
+            reord_seen: self.stats.reord_seen,
             snd_wnd: self.snd_wnd,
             rcv_wnd: self.rcv_adv.since(self.rcv_nxt),
             rto_count: self.stats.rto_count,

@@ -34,6 +34,14 @@ impl Connection {
         self.board.in_flight().saturating_sub(self.reno_sacked)
     }
 
+    fn disordered(&self) -> bool {
+        if self.sack_ok {
+            self.board.sacked_bytes() > 0
+        } else {
+            self.dupacks.count() > 0
+        }
+    }
+
     /// In fast recovery or the ECN window reduction (PRR governs cwnd).
     fn reducing(&self) -> bool {
         matches!(self.win.ca_state, CaState::Recovery | CaState::Cwr)
@@ -74,7 +82,12 @@ impl Connection {
             && seg.control == Control::None
             && wnd == self.snd_wnd
             && self.snd_max.after(self.snd_una);
-        let dup = classic_dup || (!advanced && acked.sacked_bytes > 0);
+        // RFC 6675 §2: with SACK, a duplicate must SACK new data.
+        let dup = if self.sack_ok {
+            classic_dup && acked.sacked_bytes > 0
+        } else {
+            classic_dup
+        };
 
         self.on_dsack(now, &acked, prior_una);
         self.take_rtt_sample(now, seg, advanced, &acked);
@@ -453,12 +466,10 @@ impl Connection {
         let lost = self.board.lost_bytes() > 0;
         match self.win.ca_state {
             CaState::Open | CaState::Disorder | CaState::Cwr if lost => self.enter_recovery(now),
-            CaState::Open if self.dupacks.count() > 0 || self.board.sacked_bytes() > 0 => {
-                self.set_ca_state(now, CaState::Disorder)
-            }
-            CaState::Disorder if self.dupacks.count() == 0 && self.board.sacked_bytes() == 0 => {
-                self.set_ca_state(now, CaState::Open)
-            }
+            // Linux: Disorder while SACKed data (or, without SACK,
+            // duplicate ACKs) shows something amiss.
+            CaState::Open if self.disordered() => self.set_ca_state(now, CaState::Disorder),
+            CaState::Disorder if !self.disordered() => self.set_ca_state(now, CaState::Open),
             _ => {}
         }
         ended
@@ -662,7 +673,9 @@ impl Connection {
             return;
         }
         self.tlp_pending = true;
-        let _ = now;
+        // The probe takes the RTO's place; the RTO is re-armed after it
+        // (Linux `tcp_send_loss_probe`).
+        self.arm_rto(now);
     }
 
     /// RFC 3168 §6.1.2: an ECE reduces the window once per round trip,

@@ -35,7 +35,10 @@ pub enum TimerKind {
 }
 
 impl TimerKind {
+    /// Firing order when several are due at once: a loss probe due with
+    /// the RTO goes first and pushes it back (RFC 8985 §7.2 PTO ≤ RTO).
     const ALL: [TimerKind; 10] = [
+        TimerKind::LossProbe,
         TimerKind::Retransmit,
         TimerKind::Persist,
         TimerKind::DelayedAck,
@@ -44,7 +47,6 @@ impl TimerKind {
         TimerKind::FinWait2,
         TimerKind::PmtuExpire,
         TimerKind::Reorder,
-        TimerKind::LossProbe,
         TimerKind::Pacing,
     ];
 

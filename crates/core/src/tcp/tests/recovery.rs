@@ -299,6 +299,8 @@ fn a_controller_with_cong_control_owns_the_window() {
             ..Default::default()
         },
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     h.recv();
     h.write(&pattern(10 * M as usize));

@@ -46,6 +46,8 @@ fn handshake_negotiates_options_and_establishes() {
             ..TcpOptions::default()
         },
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     assert_eq!(h.conn.state(), State::Established);
     let ack = h.recv_one();
@@ -80,6 +82,8 @@ fn options_the_peer_did_not_offer_are_not_used() {
         window: 1000,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     let info = h.conn.info(h.now);
     assert!(!info.options.timestamps && !info.options.sack && !info.options.window_scale);
@@ -106,6 +110,8 @@ fn passive_open_answers_syn_with_syn_ack_and_establishes_on_ack() {
             ..TcpOptions::default()
         },
         payload: vec![],
+        ece: false,
+        cwr: false,
     };
     let conn = Connection::accept(params(TcpConfig::default()), &syn.repr(), now);
     let mut h = Harness::wrap(conn, now);
@@ -134,6 +140,8 @@ fn lost_syn_ack_is_resent_when_the_syn_is_retransmitted() {
         window: 29_200,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     };
     let conn = Connection::accept(params(config()), &syn.repr(), now);
     let mut h = Harness::wrap(conn, now);
@@ -159,6 +167,8 @@ fn simultaneous_open_reaches_established() {
             ..TcpOptions::default()
         },
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     assert_eq!(h.conn.state(), State::SynReceived);
     let syn_ack = h.recv_one();
@@ -174,6 +184,8 @@ fn simultaneous_open_reaches_established() {
         window: 65_535,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     let ack = h.recv_one();
     assert_eq!((ack.seq, ack.ack), (ISS + 1, Some(IRS + 1)));
@@ -204,6 +216,8 @@ fn syn_ack_with_bad_ack_gets_rst_and_connection_stays() {
         window: 65_535,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     let rst = h.recv_one();
     // RFC 9293 §3.10.7.3: <SEQ=SEG.ACK><CTL=RST>.
@@ -353,6 +367,8 @@ fn syn_in_established_draws_a_challenge_ack() {
         window: 100,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     // RFC 5961 §4.2.
     assert_eq!(h.conn.state(), State::Established);
@@ -514,6 +530,8 @@ fn shutdown_during_the_handshake_sends_queued_data_then_fin() {
         window: 65_535,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     assert_eq!(h.conn.state(), State::FinWait1);
     let segs = h.recv();
@@ -569,6 +587,8 @@ fn handshake_completed_after_a_duplicate_syn_sends_data_after_the_syn() {
         window: 29_200,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     };
     let conn = Connection::accept(params(config()), &syn.repr(), now);
     let mut h = Harness::wrap(conn, now);

@@ -388,6 +388,8 @@ fn syn_ack_is_retransmitted_then_the_half_open_connection_is_dropped() {
         window: 1000,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     };
     let conn = crate::tcp::Connection::accept(
         params(TcpConfig {

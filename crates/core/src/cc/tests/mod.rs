@@ -1,0 +1,4 @@
+mod cubic;
+mod harness;
+mod hystart;
+mod newreno;

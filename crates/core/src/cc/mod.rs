@@ -15,23 +15,26 @@ use crate::time::{Duration, Instant};
 use std::collections::BTreeMap;
 use std::fmt;
 
-// pub mod bbr;
+pub mod bbr;
 pub mod cubic;
 pub mod fixed;
 pub mod hystart;
+pub mod minmax;
 pub mod newreno;
 
 #[cfg(test)]
 mod tests;
 
-// pub use bbr::Bbr;
+pub use bbr::Bbr;
 pub use cubic::Cubic;
 pub use fixed::FixedWindow;
 pub use hystart::HyStartPlusPlus;
 pub use newreno::NewReno;
 
 /// Linux's `tcp_ca_state`: where the connection stands in loss recovery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+/// Ordered as in Linux (`Open < Disorder < Cwr < Recovery < Loss`), which
+/// controllers rely on ("in recovery or worse" is `>= Recovery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize),
@@ -319,7 +322,7 @@ impl CcRegistry {
         r.register("newreno", || Box::new(NewReno::new()));
         r.register("reno", || Box::new(NewReno::new()));
         r.register("cubic", || Box::new(Cubic::new()));
-        // r.register("bbr", || Box::new(Bbr::new()));
+        r.register("bbr", || Box::new(Bbr::new()));
         r.register("fixed", || Box::new(FixedWindow::default()));
         r
     }

@@ -12,7 +12,7 @@
 //!   for controllers that need round trips and rate samples (HyStart++,
 //!   BBR).
 
-use crate::cc::{AckSample, CaState, CongestionControl, CwndEvent, RateSample, Window};
+use crate::cc::{AckSample, CaState, CcInfo, CongestionControl, CwndEvent, RateSample, Window};
 use crate::time::{Duration, Instant};
 use std::collections::VecDeque;
 
@@ -165,6 +165,36 @@ pub struct Path {
     pub rtprop: Duration,
 }
 
+/// A token-bucket policer in front of the bottleneck: drops what exceeds
+/// `rate` bytes/s with a bucket of `burst` bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Policer {
+    pub rate: u64,
+    pub burst: u64,
+}
+
+/// The state after one ACK, for tests that read a run like a trace.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub now: Instant,
+    pub mode: Option<&'static str>,
+    pub cwnd: u32,
+    pub in_flight: u32,
+    pub pacing_rate: Option<u64>,
+    pub losses: u32,
+    pub info: CcInfo,
+}
+
+impl Row {
+    pub fn get(&self, key: &str) -> f64 {
+        self.info
+            .fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(f64::NAN, |&(_, v)| v)
+    }
+}
+
 /// An ACK-clocked, optionally paced bulk sender over a [`Path`].
 pub struct Flow {
     pub d: Driver,
@@ -178,6 +208,12 @@ pub struct Flow {
     app_limited_until: u64,
     /// Drop every segment whose end sequence is in this list (one-shot).
     pub drop: Vec<u32>,
+    pub policer: Option<Policer>,
+    tokens: f64,
+    tokens_at: Instant,
+    /// One row per ACK when `tracing`.
+    pub trace: Vec<Row>,
+    pub tracing: bool,
     pub rtt_samples: Vec<Duration>,
     pub rate_samples: u32,
 }
@@ -195,6 +231,11 @@ impl Flow {
             first_tx: Instant::ZERO,
             app_limited_until: 0,
             drop: Vec::new(),
+            policer: None,
+            tokens: f64::INFINITY,
+            tokens_at: Instant::ZERO,
+            trace: Vec::new(),
+            tracing: false,
             rtt_samples: Vec::new(),
             rate_samples: 0,
         }
@@ -220,12 +261,22 @@ impl Flow {
         let len = MSS;
         self.d.w.snd_nxt = self.d.w.snd_nxt.wrapping_add(len);
         let end = self.d.w.snd_nxt;
-        let lost = if let Some(i) = self.drop.iter().position(|&e| e == end) {
+        let mut lost = if let Some(i) = self.drop.iter().position(|&e| e == end) {
             self.drop.swap_remove(i);
             true
         } else {
             false
         };
+        if let Some(p) = self.policer {
+            let dt = (now - self.tokens_at).as_secs_f64();
+            self.tokens_at = now;
+            self.tokens = (self.tokens + dt * p.rate as f64).min(p.burst as f64);
+            if self.tokens >= f64::from(len) {
+                self.tokens -= f64::from(len);
+            } else {
+                lost = true;
+            }
+        }
         let service = Duration::from_micros(u64::from(len) * 1_000_000 / self.path.rate.max(1));
         let depart = self.link_free.max(now) + service;
         if !lost {
@@ -350,5 +401,16 @@ impl Flow {
             self.d.set_state(CaState::Open);
         }
         self.d.w.cwnd = self.d.w.cwnd.max(MSS);
+        if self.tracing {
+            self.trace.push(Row {
+                now,
+                mode: self.d.cc.mode(),
+                cwnd: self.d.w.cwnd,
+                in_flight: self.d.w.bytes_in_flight,
+                pacing_rate: self.d.w.pacing_rate,
+                losses,
+                info: self.d.cc.info(),
+            });
+        }
     }
 }

@@ -1,3 +1,4 @@
+mod bbr;
 mod cubic;
 mod harness;
 mod hystart;

@@ -1,0 +1,5 @@
+mod bbr;
+mod cubic;
+mod harness;
+mod hystart;
+mod newreno;

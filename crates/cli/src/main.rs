@@ -68,7 +68,7 @@ struct TransferArgs {
     #[arg(long, value_parser = units::parse_size)]
     buffer: Option<u64>,
     /// Congestion controller of the sender.
-    #[arg(long, default_value = "newreno")]
+    #[arg(long, default_value = "cubic")]
     cc: String,
     /// IP MTU of the link.
     #[arg(long, default_value_t = 1500)]

@@ -101,7 +101,8 @@ pub struct TcpConfig {
     /// RFC 3168 ECN: `Off`, `Passive` (accept when the peer asks; Linux
     /// `tcp_ecn=2`, the default) or `On` (also ask on our SYNs).
     pub ecn: EcnMode,
-    /// Congestion controller name, resolved through the stack's registry.
+    /// Congestion controller name, resolved through the stack's registry
+    /// (default "cubic", as Linux).
     pub congestion_control: String,
     /// RFC 5961 §7: challenge ACKs per second, per connection (Linux 1000 per host).
     pub challenge_ack_limit: u32,
@@ -167,7 +168,7 @@ impl Default for TcpConfig {
             undo: true,
             pacing: true,
             ecn: EcnMode::Passive,
-            congestion_control: "newreno".to_string(),
+            congestion_control: "cubic".to_string(),
             challenge_ack_limit: 1000,
             max_persist_probes: 15,
             pmtu_expires: Some(Duration::from_secs(600)),

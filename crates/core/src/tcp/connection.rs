@@ -134,6 +134,8 @@ pub(crate) struct Stats {
     pub reord_seen: u32,
     /// Congestion responses undone as spurious.
     pub undo_count: u32,
+    /// Bytes marked lost over the connection's life (Linux `tp->lost`).
+    pub bytes_lost: u64,
 }
 
 /// One TCP connection.
@@ -269,6 +271,7 @@ pub struct Connection {
     /// Pacing: no data segment before this time.
     pub(crate) next_send_at: Option<Instant>,
     pub(crate) last_pacing_rate: Option<u64>,
+    pub(crate) last_cc_mode: Option<&'static str>,
     // ECN (RFC 3168).
     pub(crate) ecn_ok: bool,
     /// Set ECE on our ACKs until the peer's CWR (§6.1.3).
@@ -442,6 +445,7 @@ impl Connection {
             retrans_stamp: None,
             next_send_at: None,
             last_pacing_rate: None,
+            last_cc_mode: None,
             ecn_ok: false,
             ece_pending: false,
             cwr_pending: false,

@@ -147,7 +147,13 @@ impl Connection {
         self.win.mss = self.snd_mss;
         // RFC 6928: IW = initial_cwnd_segments·MSS, with the negotiated MSS.
         self.win.cwnd = self.config.initial_cwnd_segments.max(1) * self.snd_mss;
+        // A per-connection seed for controllers that randomise (BBR),
+        // deterministic like everything in the core.
+        self.win.seed = (u64::from(self.iss.0) << 16) ^ u64::from(self.remote.port());
+        self.fill_window();
         self.cc.init(&mut self.win, now);
+        self.last_cc_mode = self.cc.mode();
+        self.note_pacing(now);
         self.note_cwnd(now, before, CwndCause::Init);
         self.arm_keepalive(now);
     }

@@ -51,6 +51,7 @@ impl Connection {
     /// acceptable ACK (not above SND.MAX, not too old) arrived.
     pub(crate) fn on_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNum, wnd: u32) {
         let prior_in_flight = self.pipe();
+        let lost_before = self.stats.bytes_lost;
         let prior_una = self.snd_una;
         let advanced = ack.after(self.snd_una);
         let mut acked = AckSummary::default();
@@ -92,7 +93,6 @@ impl Connection {
         self.on_dsack(now, &acked, prior_una);
         self.take_rtt_sample(now, seg, advanced, &acked);
         self.update_rack(now, seg, &acked);
-        let rate = self.rate_sample(now, &acked, prior_in_flight);
 
         // NewReno bookkeeping without SACK (RFC 6582).
         if advanced {
@@ -118,6 +118,8 @@ impl Connection {
         }
 
         self.detect_losses(now, advanced, prior_una);
+        let newly_lost = (self.stats.bytes_lost - lost_before) as u32;
+        let rate = self.rate_sample(now, &acked, prior_in_flight, newly_lost);
         self.process_tlp_ack(now, &acked);
         if self.config.undo {
             self.try_undo(now, seg, advanced);
@@ -130,6 +132,8 @@ impl Connection {
             self.adjust_window(now, advanced, &acked, rate, prior_in_flight);
         }
         self.autotune_send_buffer(now);
+        self.note_pacing(now);
+        self.note_cc_mode(now);
 
         // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged,
         // otherwise restart it on new data acknowledged.
@@ -244,19 +248,22 @@ impl Connection {
 
     /// draft-cheng-iccrg-delivery-rate-estimation §3.3: a rate sample for
     /// the controller and `TcpInfo.delivery_rate`.
+    /// Linux hands the controller a sample on every ACK that delivered
+    /// something; one without a valid rate has a zero `interval`.
     fn rate_sample(
         &mut self,
         now: Instant,
         acked: &AckSummary,
         prior_in_flight: u32,
+        losses: u32,
     ) -> Option<RateSample> {
         let s = self.rate.on_ack(now, acked, self.rtt.min_rtt())?;
         let rs = RateSample {
             delivered: s.delivered,
-            interval: s.interval,
+            interval: if s.valid { s.interval } else { Duration::ZERO },
             prior_delivered: s.prior_delivered,
             rtt: self.last_rtt,
-            losses: 0,
+            losses,
             acked_sacked: acked.delivered_bytes,
             prior_in_flight,
             is_app_limited: s.is_app_limited,
@@ -271,7 +278,7 @@ impl Connection {
             }
         }
         self.win.app_limited = s.is_app_limited;
-        s.valid.then_some(rs)
+        Some(rs)
     }
 
     /// NewReno: the first unacknowledged segment is lost (RFC 5681 §3.2
@@ -281,6 +288,7 @@ impl Connection {
             return;
         };
         let bytes = self.board.mark_lost(0, by);
+        self.stats.bytes_lost += u64::from(bytes);
         if bytes > 0 {
             self.emit(
                 now,
@@ -323,6 +331,7 @@ impl Connection {
             );
             (n, RetransmitCause::FastRetransmit)
         };
+        self.stats.bytes_lost += u64::from(bytes);
         if bytes > 0 {
             self.emit(
                 now,
@@ -369,6 +378,7 @@ impl Connection {
         }
         let first = self.board.first().map(|s| s.start).unwrap_or(self.snd_una);
         let (bytes, by) = self.rack_detect_loss(now);
+        self.stats.bytes_lost += u64::from(bytes);
         if bytes > 0 {
             self.emit(
                 now,
@@ -391,6 +401,7 @@ impl Connection {
             self.start_undo_episode();
             self.win.prior_cwnd = self.win.cwnd;
             self.win.prior_ssthresh = self.win.ssthresh;
+            self.fill_window();
             // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe.
             self.win.bytes_in_flight = self.flight_size();
             self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
@@ -484,7 +495,8 @@ impl Connection {
         rate: Option<RateSample>,
         prior_in_flight: u32,
     ) {
-        self.win.bytes_in_flight = self.pipe();
+        self.fill_window();
+        self.win.ack_delayed = acked.delivered_bytes <= self.snd_mss;
         let sample = AckSample {
             acked_bytes: acked.delivered_bytes,
             rtt: self.last_rtt,
@@ -526,6 +538,31 @@ impl Connection {
         };
         self.note_cwnd(now, before, cause);
         self.note_pacing(now);
+    }
+
+    /// The connection state a controller reads besides cwnd and ssthresh.
+    pub(crate) fn fill_window(&mut self) {
+        self.win.bytes_in_flight = self.pipe();
+        self.win.snd_una = self.snd_una.0;
+        self.win.snd_nxt = self.snd_max.0;
+        self.win.delivered = self.stats.delivered;
+        self.win.lost = self.stats.bytes_lost;
+    }
+
+    /// Reports a change of the controller's own mode (e.g. BBR's).
+    pub(crate) fn note_cc_mode(&mut self, now: Instant) {
+        let mode = self.cc.mode();
+        if mode != self.last_cc_mode {
+            let from = self.last_cc_mode.unwrap_or("none").to_string();
+            self.last_cc_mode = mode;
+            self.emit(
+                now,
+                EventKind::CcStateChange {
+                    from,
+                    to: mode.unwrap_or("none").to_string(),
+                },
+            );
+        }
     }
 
     /// Emits a pacing-rate change made by the controller.
@@ -626,6 +663,7 @@ impl Connection {
         if matches!(self.win.ca_state, CaState::Open | CaState::Disorder) {
             // Linux `tcp_process_tlp_ack`: a CWR-style reduction at once.
             let before = (self.win.cwnd, self.win.ssthresh);
+            self.fill_window();
             // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe.
             self.win.bytes_in_flight = self.flight_size();
             self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
@@ -698,6 +736,7 @@ impl Connection {
         let before = (self.win.cwnd, self.win.ssthresh);
         self.win.prior_cwnd = self.win.cwnd;
         self.win.prior_ssthresh = self.win.ssthresh;
+        self.fill_window();
         // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe.
         self.win.bytes_in_flight = self.flight_size();
         self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);

@@ -266,6 +266,7 @@ impl Connection {
                 self.win.prior_cwnd = self.win.cwnd;
                 self.win.prior_ssthresh = self.win.ssthresh;
             }
+            self.fill_window();
             // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe.
             self.win.bytes_in_flight = self.flight_size();
             self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
@@ -281,6 +282,7 @@ impl Connection {
         self.reno_sacked = 0;
         let first = self.board.first().map_or(self.snd_una, |s| s.start);
         let bytes = self.board.mark_all_lost(RetransmitCause::Rto);
+        self.stats.bytes_lost += u64::from(bytes);
         if bytes > 0 {
             self.emit(
                 now,
@@ -297,6 +299,7 @@ impl Connection {
         self.timers.clear(TimerKind::LossProbe);
         self.timers.clear(TimerKind::Reorder);
         self.set_ca_state(now, CaState::Loss);
+        self.note_cc_mode(now);
         self.arm_rto(now);
     }
 

@@ -153,6 +153,8 @@ pub fn config() -> TcpConfig {
         // Fixed sizes, so scripts see the windows they set up.
         recv_buffer_max: None,
         send_buffer_max: None,
+        // Scripts check RFC 5681 arithmetic; CUBIC has its own tests.
+        congestion_control: "newreno".to_string(),
         ..TcpConfig::default()
     }
 }

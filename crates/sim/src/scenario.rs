@@ -613,9 +613,11 @@ impl Scenario {
             let msg = e.message().to_string();
             let at = e
                 .span()
-                .map(|s| {
-                    let line = text[..s.start.min(text.len())].lines().count().max(1);
-                    format!(" (line {line})")
+                .map(|sp| {
+                    let upto = &text[..sp.start.min(text.len())];
+                    let line = upto.matches('\n').count() + 1;
+                    let src = text.lines().nth(line - 1).unwrap_or_default().trim();
+                    format!(" (line {line}: {src})")
                 })
                 .unwrap_or_default();
             SimError::BadScenario(format!("{msg}{at}"))

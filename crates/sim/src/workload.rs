@@ -133,12 +133,12 @@ pub struct FlowReport {
     pub retransmissions: u64,
     pub rtos: u64,
     pub recoveries: u64,
-    /// The data sender's RTT samples, in order.
-    pub rtt_samples: Vec<Duration>,
+    /// The data sender's RTT samples: (time since the run's start, RTT).
+    pub rtt_samples: Vec<(Duration, Duration)>,
     pub samples: Vec<Sample>,
     pub retransmits: Vec<RetransmitMark>,
-    /// The data sender's local port (to find its frames in a capture).
-    pub sender_port: Option<u16>,
+    /// The data sender's address and port (to find its frames in a capture).
+    pub sender: Option<SocketAddrV4>,
     pub sender_info: TcpInfo,
     /// The data receiver's state when the flow finished.
     pub receiver_info: TcpInfo,
@@ -155,7 +155,7 @@ impl FlowReport {
 
     /// The RTT sample at quantile `q` (0..=1), nearest rank.
     pub fn rtt_quantile(&self, q: f64) -> Option<Duration> {
-        let mut v = self.rtt_samples.clone();
+        let mut v: Vec<Duration> = self.rtt_samples.iter().map(|&(_, r)| r).collect();
         if v.is_empty() {
             return None;
         }
@@ -350,7 +350,7 @@ impl Flows {
                     rtt_samples: Vec::new(),
                     samples: Vec::new(),
                     retransmits: Vec::new(),
-                    sender_port: None,
+                    sender: None,
                     sender_info: TcpInfo::default(),
                     receiver_info: TcpInfo::default(),
                 },
@@ -557,7 +557,7 @@ fn attribute(flows: &mut [Flow], host: HostId, e: &Event, start: Instant) {
     };
     let r = &mut f.report;
     match e.kind {
-        EventKind::ConnectionCreated { local, .. } => r.sender_port = Some(local.port()),
+        EventKind::ConnectionCreated { local, .. } => r.sender = Some(local),
         EventKind::Retransmit { seq, len, .. } => {
             r.retransmissions += 1;
             r.retransmits.push(RetransmitMark {
@@ -568,7 +568,9 @@ fn attribute(flows: &mut [Flow], host: HostId, e: &Event, start: Instant) {
         }
         EventKind::RtoFired { .. } => r.rtos += 1,
         EventKind::RecoveryStart { .. } => r.recoveries += 1,
-        EventKind::RttSample { rtt, .. } => r.rtt_samples.push(rtt),
+        EventKind::RttSample { rtt, .. } => {
+            r.rtt_samples.push((e.time.saturating_since(start), rtt))
+        }
         _ => {}
     }
 }

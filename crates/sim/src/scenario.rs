@@ -57,6 +57,8 @@
 //! bytes = "500KB"
 //! off = "300ms"
 //! count = 4
+//! buffer = "16KB"            # fixed socket buffers (autotuning off)
+//! read_interval = "50ms"     # a slow reader: zero windows
 //! ```
 
 use crate::net::{Captured, HostId, LinkId, LogEntry, Sim, SimError};
@@ -94,6 +96,8 @@ pub struct FlowDef {
     pub workload: Workload,
     /// Fixed send and receive buffers (autotuning off), bytes.
     pub buffer: Option<usize>,
+    /// The receiving application reads only this often.
+    pub read_interval: Option<Duration>,
 }
 
 impl Default for FlowDef {
@@ -104,6 +108,7 @@ impl Default for FlowDef {
             rtt: None,
             workload: Workload::Bulk { bytes: 20_000_000 },
             buffer: None,
+            read_interval: None,
         }
     }
 }
@@ -420,6 +425,7 @@ fn flow_spec(
         start: f.start,
         workload: f.workload.clone(),
         tcp,
+        read_interval: f.read_interval,
     }
 }
 
@@ -480,6 +486,7 @@ struct FlowFile {
     count: Option<u32>,
     off: Option<String>,
     buffer: Option<String>,
+    read_interval: Option<String>,
 }
 
 /// Parses an optional field with `f`, naming the field in the error.
@@ -601,6 +608,7 @@ fn flow_from_file(i: usize, f: &FlowFile) -> Result<FlowDef, String> {
         rtt: dur("rtt", &f.rtt)?,
         workload,
         buffer: size("buffer", &f.buffer)?.map(|b| b as usize),
+        read_interval: dur("read_interval", &f.read_interval)?,
     })
 }
 

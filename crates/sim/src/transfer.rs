@@ -110,6 +110,7 @@ pub fn transfer(spec: &TransferSpec, registry: &CcRegistry) -> Result<TransferRe
         start: Duration::ZERO,
         workload: Workload::Bulk { bytes: spec.bytes },
         tcp: spec.sender.clone(),
+        read_interval: None,
     };
     let flows = Flows::new(&mut sim, vec![flow], spec.seed)?;
     let opts = RunOptions {

@@ -86,6 +86,10 @@ pub struct FlowSpec {
     pub workload: Workload,
     /// The client connection's settings (its congestion controller too).
     pub tcp: TcpConfig,
+    /// The receiving application reads only this often (a slow reader:
+    /// its buffer fills and it advertises zero windows). `None`: reads
+    /// whenever data arrives.
+    pub read_interval: Option<Duration>,
 }
 
 /// One sample of the sender's state.
@@ -133,6 +137,8 @@ pub struct FlowReport {
     pub retransmissions: u64,
     pub rtos: u64,
     pub recoveries: u64,
+    /// Zero windows the data receiver advertised.
+    pub zero_windows_sent: u64,
     /// The data sender's RTT samples: (time since the run's start, RTT).
     pub rtt_samples: Vec<(Duration, Duration)>,
     pub samples: Vec<Sample>,
@@ -255,6 +261,8 @@ struct Flow {
     round: u32,
     /// An on/off flow's next burst is due then.
     next_burst: Option<Instant>,
+    /// A slow reader's next read.
+    next_read: Instant,
     client_shut: bool,
     eof: bool,
     finished_at: Option<Instant>,
@@ -267,6 +275,14 @@ impl Flow {
             (self.spec.server, self.server, self.server_id)
         } else {
             (self.spec.client, self.client, self.client_id)
+        }
+    }
+
+    fn receiver(&self) -> (HostId, Option<ConnId>) {
+        if self.spec.workload.server_sends() {
+            (self.spec.client, self.client_id)
+        } else {
+            (self.spec.server, self.server_id)
         }
     }
 
@@ -332,6 +348,7 @@ impl Flows {
                 down: Pipe::new(mix(seed, i, 1)),
                 round: 0,
                 next_burst: None,
+                next_read: Instant::ZERO,
                 client_shut: false,
                 eof: false,
                 finished_at: None,
@@ -347,6 +364,7 @@ impl Flows {
                     retransmissions: 0,
                     rtos: 0,
                     recoveries: 0,
+                    zero_windows_sent: 0,
                     rtt_samples: Vec::new(),
                     samples: Vec::new(),
                     retransmits: Vec::new(),
@@ -514,7 +532,16 @@ fn drive(f: &mut Flow, sim: &mut Sim, now: Instant, start: Instant, buf: &mut [u
         f.client_shut = true;
     }
     // Server: read and check; the end of the client's stream ends the flow.
-    if let Some(s) = f.server {
+    let may_read = match f.spec.read_interval {
+        Some(iv) if now >= f.next_read => {
+            f.next_read = now + iv;
+            sim.schedule(f.next_read);
+            true
+        }
+        Some(_) => false,
+        None => true,
+    };
+    if let (Some(s), true) = (f.server, may_read) {
         if f.up.recv(sim.stack(server_host), now, s, buf) && !f.eof {
             f.eof = true;
             f.finished_at = Some(now);
@@ -548,6 +575,15 @@ fn attribute(flows: &mut [Flow], host: HostId, e: &Event, start: Instant) {
         {
             f.server_id = Some(e.conn);
         }
+    }
+    if let Some(f) = flows
+        .iter_mut()
+        .find(|f| f.receiver() == (host, Some(e.conn)))
+    {
+        if e.kind == EventKind::ZeroWindowSent {
+            f.report.zero_windows_sent += 1;
+        }
+        return;
     }
     let Some(f) = flows.iter_mut().find(|f| {
         let (h, _, id) = f.sender();

@@ -250,14 +250,13 @@ pub fn run(a: &SimArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    summary::print(&scenario, &report, wall);
+    let mut text = summary::render(&scenario, &report, wall);
     if let Some(dir) = &a.out {
         match output::write_all(dir, &report) {
             Ok(files) => {
-                println!();
-                println!("wrote {} files to {}", files.len(), dir.display());
+                text += &format!("\nwrote {} files to {}\n", files.len(), dir.display());
                 for f in files {
-                    println!("  {f}");
+                    text += &format!("  {f}\n");
                 }
             }
             Err(e) => {
@@ -266,6 +265,8 @@ pub fn run(a: &SimArgs) -> ExitCode {
             }
         }
     }
+    // A closed stdout (`| head`) is not an error of the run.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     if report.all_exact() {
         ExitCode::SUCCESS
     } else {

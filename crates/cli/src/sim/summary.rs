@@ -3,6 +3,7 @@
 use daytona_core::time::Duration;
 use daytona_link::Aqm;
 use daytona_sim::scenario::{bdp_bytes, Scenario, ScenarioReport, Topology};
+use std::fmt::Write;
 
 fn ms(d: Option<Duration>) -> String {
     d.map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64() * 1e3))
@@ -64,7 +65,14 @@ fn describe(s: &Scenario) -> String {
     )
 }
 
-pub fn print(s: &Scenario, r: &ScenarioReport, wall: std::time::Duration) {
+/// The summary as text.
+pub fn render(s: &Scenario, r: &ScenarioReport, wall: std::time::Duration) -> String {
+    let mut o = String::new();
+    // Writing to a String cannot fail.
+    macro_rules! println {
+        () => { o.push('\n') };
+        ($($t:tt)*) => {{ let _ = writeln!(o, $($t)*); }};
+    }
     println!("daytona sim: {}", describe(s));
     println!();
     let header = [
@@ -112,11 +120,11 @@ pub fn print(s: &Scenario, r: &ScenarioReport, wall: std::time::Duration) {
             .zip(width)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("  {}", parts.join("  ").trim_end());
+        format!("  {}", parts.join("  ").trim_end())
     };
-    line(header.to_vec());
+    println!("{}", line(header.to_vec()));
     for row in &rows {
-        line(row.iter().map(String::as_str).collect());
+        println!("{}", line(row.iter().map(String::as_str).collect()));
     }
     println!();
     if r.flows.len() > 1 {
@@ -142,4 +150,5 @@ pub fn print(s: &Scenario, r: &ScenarioReport, wall: std::time::Duration) {
         virt / wall.as_secs_f64().max(1e-9),
         r.steps
     );
+    o
 }

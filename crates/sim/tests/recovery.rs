@@ -75,7 +75,7 @@ fn sack_recovery_beats_newreno_on_bursty_loss() {
     // Several losses per window: NewReno repairs one hole per round trip
     // (or times out); the SACK scoreboard repairs them all in one.
     let bursty = Impairment {
-        burst: Some((0.005, 0.4)),
+        burst: Some(daytona_link::GilbertElliott::gilbert(0.005, 0.4)),
         ..path(20)
     };
     let mut t = [Duration::ZERO; 2];

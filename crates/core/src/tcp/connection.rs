@@ -61,6 +61,9 @@ pub struct ConnParams {
     pub cc: Box<dyn CongestionControl>,
     /// RFC 7323 §5.4: per-connection random offset of the timestamp clock.
     pub ts_offset: u32,
+    /// Segmentation offload: most payload bytes in one super-segment
+    /// (0: none; every segment fits the MTU).
+    pub tso_max: u32,
 }
 
 /// What a SYN cookie remembered about the peer's SYN (RFC 4987 §3.6).
@@ -282,6 +285,11 @@ pub struct Connection {
     pub(crate) cwr_high: SeqNum,
     /// The segment last returned by `poll_transmit` may carry ECT(0).
     pub(crate) last_tx_ect: bool,
+    /// Segmentation offload: super-segment payload limit (0: off), and the
+    /// segment size of the super-segment `poll_transmit` returned last.
+    pub(crate) tso_max: u32,
+    pub(crate) tso_configured: u32,
+    pub(crate) last_tx_gso: Option<u16>,
     /// The segment being processed arrived with CE (RFC 3168 §5).
     pub(crate) rx_ce: bool,
     /// Set CWR on the segment being emitted.
@@ -355,6 +363,7 @@ impl Connection {
             config,
             cc,
             ts_offset,
+            tso_max,
         } = params;
         let mss_limit = match config.mss_clamp {
             Some(clamp) => mss_limit.min(clamp),
@@ -451,6 +460,9 @@ impl Connection {
             cwr_pending: false,
             cwr_high: iss,
             last_tx_ect: false,
+            tso_max,
+            tso_configured: tso_max,
+            last_tx_gso: None,
             rx_ce: false,
             tx_cwr: false,
             dsack_pending: None,
@@ -968,6 +980,20 @@ impl Connection {
     /// IP header (RFC 3168 §6.1.2: new data of an ECN connection only).
     pub fn tx_ect(&self) -> bool {
         self.last_tx_ect
+    }
+
+    /// Caps super-segments at `room` payload bytes for the next
+    /// `poll_transmit` (the caller's buffer); never above the configured
+    /// limit.
+    pub fn limit_tso(&mut self, room: usize) {
+        self.tso_max = self.tso_configured.min(room as u32);
+    }
+
+    /// When the segment `poll_transmit` returned last is a TSO
+    /// super-segment: the payload size of each segment the link must cut
+    /// it into (the same header, options included, on every one).
+    pub fn tx_gso_size(&self) -> Option<u16> {
+        self.last_tx_gso
     }
 
     /// The current congestion window view.

@@ -109,6 +109,7 @@ impl Connection {
 
     fn poll_synchronized(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.last_tx_ect = false;
+        self.last_tx_gso = None;
         let sending = matches!(
             self.state,
             State::Established
@@ -355,7 +356,17 @@ impl Connection {
         let cwnd_room = self.win.cwnd.saturating_sub(used) as usize;
         let rwnd_room = self.snd_wnd.saturating_sub(flight) as usize;
         let mss = self.snd_mss as usize;
-        let len = available.min(mss).min(cwnd_room).min(rwnd_room);
+        // With segmentation offload a super-segment of whole MSS-sized
+        // pieces (the tail may be short when it ends the queued data).
+        let unit = if self.tso_max as usize > mss {
+            self.tso_max as usize / mss * mss
+        } else {
+            mss
+        };
+        let mut len = available.min(unit).min(cwnd_room).min(rwnd_room);
+        if len > mss && len < available {
+            len = len / mss * mss;
+        }
         let all_queued = len == available;
         let fin = fin_pending && all_queued && self.fin_seq == Some(self.snd_nxt + len as u32);
 
@@ -615,7 +626,11 @@ impl Connection {
         let budget = usize::from(self.mss_limit) + 20;
         if let Some((offset, len)) = out.data {
             let room = budget.saturating_sub(repr.header_len()).max(1);
-            if len > room {
+            if len > room && self.tso_max as usize >= len {
+                // A TSO super-segment: the link cuts it into `room`-byte
+                // segments, each with this header (Linux `gso_size`).
+                self.last_tx_gso = u16::try_from(room).ok();
+            } else if len > room {
                 out.data = Some((offset, room));
                 out.control = Control::None;
             }

@@ -172,6 +172,7 @@ pub fn params(config: TcpConfig) -> ConnParams {
         config,
         cc,
         ts_offset: 0,
+        tso_max: 0,
     }
 }
 

@@ -3,3 +3,4 @@ mod cubic;
 mod harness;
 mod hystart;
 mod newreno;
+mod props;

@@ -334,7 +334,7 @@ impl Bbr {
         };
         // high_gain · cwnd / rtt, less the margin, in one step so that a
         // small window over a long RTT does not round to zero.
-        let rate = u128::from(w.cwnd) * 1_000_000 * u128::from(HIGH_GAIN) >> BBR_SCALE;
+        let rate = (u128::from(w.cwnd) * 1_000_000 * u128::from(HIGH_GAIN)) >> BBR_SCALE;
         let rate = rate * u128::from(100 - PACING_MARGIN_PERCENT) / 100 / u128::from(rtt_us);
         w.pacing_rate = Some(u64::try_from(rate).unwrap_or(u64::MAX).max(1));
     }

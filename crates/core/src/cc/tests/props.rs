@@ -61,7 +61,10 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn controllers() -> Vec<(&'static str, fn(u64) -> Box<dyn CongestionControl>)> {
+/// Builds a controller from a seed.
+type Make = fn(u64) -> Box<dyn CongestionControl>;
+
+fn controllers() -> Vec<(&'static str, Make)> {
     vec![
         ("newreno", |_| Box::new(NewReno::new())),
         ("cubic", |_| Box::new(Cubic::new())),

@@ -324,7 +324,7 @@ fn app_limited_samples_only_raise_the_bandwidth_estimate() {
     let mut now = Instant::from_millis(1);
     bbr.init(&mut w, now);
     // Rounds of 40 ms at 1 MB/s, each ACK starting a new round.
-    let mut sample = |bbr: &mut Bbr, w: &mut Window, now: Instant, rate: u64, app: bool| {
+    let sample = |bbr: &mut Bbr, w: &mut Window, now: Instant, rate: u64, app: bool| {
         let prior = w.delivered;
         w.delivered += rate / 25;
         let rs = RateSample {

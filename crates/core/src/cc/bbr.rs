@@ -316,7 +316,10 @@ impl Bbr {
     fn rate_bytes_per_sec(rate: u64, gain: u32) -> u64 {
         let r = (u128::from(rate) * u128::from(gain)) >> BBR_SCALE;
         let r = r * u128::from(100 - PACING_MARGIN_PERCENT) / 100;
-        u64::try_from(r).unwrap_or(u64::MAX)
+        // Linux's unit (packets/µs << 24) never rounds a real rate to zero;
+        // whole bytes per second can, and a zero rate would stop the
+        // sender: one byte per second is the least.
+        u64::try_from(r).unwrap_or(u64::MAX).max(1)
     }
 
     /// Linux `bbr_init_pacing_rate_from_rtt`: before a bandwidth sample,
@@ -329,8 +332,11 @@ impl Bbr {
             }
             None => 1000,
         };
-        let bw = u64::from(w.cwnd) * 1_000_000 / rtt_us;
-        w.pacing_rate = Some(Self::rate_bytes_per_sec(bw, HIGH_GAIN));
+        // high_gain · cwnd / rtt, less the margin, in one step so that a
+        // small window over a long RTT does not round to zero.
+        let rate = (u128::from(w.cwnd) * 1_000_000 * u128::from(HIGH_GAIN)) >> BBR_SCALE;
+        let rate = rate * u128::from(100 - PACING_MARGIN_PERCENT) / 100 / u128::from(rtt_us);
+        w.pacing_rate = Some(u64::try_from(rate).unwrap_or(u64::MAX).max(1));
     }
 
     /// Linux `bbr_set_pacing_rate`: in STARTUP only ever raise it.
@@ -858,6 +864,10 @@ impl CongestionControl for Bbr {
     /// BBR owns cwnd through `cong_control`; nothing to do here (Linux
     /// `tcp_bbr_cong_ops` has no `cong_avoid`).
     fn cong_avoid(&mut self, _w: &mut Window, _ack: &AckSample, _now: Instant) {}
+
+    fn has_cong_control(&self) -> bool {
+        true
+    }
 
     /// Linux `bbr_main`.
     fn cong_control(&mut self, w: &mut Window, rs: &RateSample, now: Instant) -> bool {

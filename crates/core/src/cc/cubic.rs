@@ -74,14 +74,14 @@ struct Epoch {
 }
 
 /// What a congestion event changed, kept for §4.9 undo.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Saved {
     cwnd: u32,
     w_max: f64,
     cwnd_prior: f64,
     epoch: Option<Epoch>,
     after_timeout: bool,
-    hystart_phase_done: bool,
+    hystart: HyStartPlusPlus,
 }
 
 #[derive(Debug, Clone)]
@@ -254,7 +254,7 @@ impl CongestionControl for Cubic {
             cwnd_prior: self.cwnd_prior,
             epoch: self.epoch,
             after_timeout: self.after_timeout,
-            hystart_phase_done: self.hystart.phase() == Phase::Done,
+            hystart: self.hystart.clone(),
         });
         self.congestion_events = self.congestion_events.saturating_add(1);
         let cwnd = f64::from(w.cwnd) / f64::from(mss);
@@ -343,12 +343,9 @@ impl CongestionControl for Cubic {
                 self.cwnd_prior = s.cwnd_prior;
                 self.epoch = s.epoch;
                 self.after_timeout = s.after_timeout;
-                if !s.hystart_phase_done && self.params.hystart {
-                    // Slow start was interrupted by a congestion event that
-                    // did not happen: HyStart++ watches it again. Its round
-                    // state restarts at the next ACK.
-                    self.hystart = HyStartPlusPlus::new();
-                }
+                // A slow start cut short by a congestion event that did not
+                // happen resumes where it was, HyStart++ rounds included.
+                self.hystart = s.hystart;
                 self.carry = 0.0;
                 w.cwnd.max(s.cwnd)
             }

@@ -91,6 +91,10 @@ impl CongestionControl for FixedWindow {
         self.apply(w);
     }
 
+    fn has_cong_control(&self) -> bool {
+        true
+    }
+
     fn cong_control(&mut self, w: &mut Window, _rs: &RateSample, _now: Instant) -> bool {
         self.apply(w);
         true

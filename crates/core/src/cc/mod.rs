@@ -244,6 +244,16 @@ pub trait CongestionControl: fmt::Debug + Send {
         false
     }
 
+    /// True if this controller sets cwnd and pacing itself in
+    /// `cong_control` on every ACK, in recovery too (Linux: the ops table
+    /// has a `cong_control`). The engine then skips its own window
+    /// reduction (PRR, RFC 6582 inflation) as Linux's `tcp_cong_control`
+    /// does; it knows before the first ACK, unlike from `cong_control`'s
+    /// return value.
+    fn has_cong_control(&self) -> bool {
+        false
+    }
+
     /// The connection changed `CaState` (Linux `set_state`).
     fn set_state(&mut self, _w: &mut Window, _state: CaState, _now: Instant) {}
 

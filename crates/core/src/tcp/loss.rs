@@ -506,7 +506,9 @@ impl Connection {
             self.cc.pkts_acked(&self.win, &sample, now);
         }
         let before = (self.win.cwnd, self.win.ssthresh);
-        if self.reducing() {
+        // Linux `tcp_cong_control`: a controller with `cong_control` (BBR)
+        // owns the window in recovery too; PRR is for the others.
+        if self.reducing() && !self.cc.has_cong_control() {
             // RFC 6937 §3; NewReno's duplicate ACKs each stand for one
             // delivered segment.
             let mut delivered = acked.delivered_bytes;

@@ -294,3 +294,76 @@ fn a_policer_is_detected_and_its_rate_used() {
     assert!(bw > 0.9 * 500_000.0 && bw < 1.1 * 500_000.0, "lt_bw {bw}");
     assert_eq!(t[lt].get("pacing_gain"), 1.0);
 }
+
+#[test]
+fn ack_aggregation_is_measured_and_added_to_cwnd() {
+    let extra = |agg: Option<Duration>| {
+        let mut f = flow(8);
+        f.ack_aggregation = agg;
+        f.run(secs(6.0));
+        let last = f.trace.last().expect("ACKs").clone();
+        (last.get("extra_acked_segments"), last)
+    };
+    let (smooth, _) = extra(None);
+    let (bursty, row) = extra(Some(Duration::from_millis(20)));
+    // Linux `bbr_update_ack_aggregation`: ACKs held for 20 ms arrive about
+    // 20 ms of data (25 segments at 10 Mbit/s) ahead of what bw predicts.
+    assert!(smooth <= 3.0, "smooth ACKs: {smooth}");
+    assert!((15.0..=40.0).contains(&bursty), "aggregated ACKs: {bursty}");
+    // And cwnd carries that allowance on top of 2·BDP.
+    let bw = row.get("bw_bytes_per_sec");
+    let bdp2 = (bw * row.get("min_rtt_us") * 2.0 / 1e6 / f64::from(MSS)).ceil();
+    assert!(f64::from(row.cwnd / MSS) >= bdp2 + bursty.min(bw * 0.1 / f64::from(MSS)));
+}
+
+#[test]
+fn app_limited_samples_only_raise_the_bandwidth_estimate() {
+    use crate::cc::{CongestionControl, RateSample, Window};
+    let mut bbr = Bbr::with_seed(9);
+    let mut w = Window::new(10 * MSS, MSS);
+    let mut now = Instant::from_millis(1);
+    bbr.init(&mut w, now);
+    // Rounds of 40 ms at 1 MB/s, each ACK starting a new round.
+    let sample = |bbr: &mut Bbr, w: &mut Window, now: Instant, rate: u64, app: bool| {
+        let prior = w.delivered;
+        w.delivered += rate / 25;
+        let rs = RateSample {
+            delivered: rate / 25,
+            interval: Duration::from_millis(40),
+            prior_delivered: prior,
+            rtt: Some(Duration::from_millis(40)),
+            acked_sacked: MSS,
+            is_app_limited: app,
+            ..RateSample::default()
+        };
+        bbr.cong_control(w, &rs, now);
+    };
+    for _ in 0..3 {
+        now += Duration::from_millis(40);
+        sample(&mut bbr, &mut w, now, 1_000_000, false);
+    }
+    assert_eq!(bbr.max_bw(), 1_000_000);
+    now += Duration::from_millis(40);
+    sample(&mut bbr, &mut w, now, 200_000, true);
+    assert_eq!(
+        bbr.max_bw(),
+        1_000_000,
+        "a low app-limited sample is ignored"
+    );
+    now += Duration::from_millis(40);
+    sample(&mut bbr, &mut w, now, 2_000_000, true);
+    assert_eq!(bbr.max_bw(), 2_000_000, "a higher one counts");
+    // And app-limited rounds do not count toward a full pipe.
+    for _ in 0..5 {
+        now += Duration::from_millis(40);
+        sample(&mut bbr, &mut w, now, 2_000_000, true);
+    }
+    assert!(!bbr.full_bw_reached());
+    // The first full round sees 2 MB/s ≥ 1.25 × 1 MB/s (growth), then three
+    // flat rounds fill the pipe.
+    for round in 1..=4 {
+        now += Duration::from_millis(40);
+        sample(&mut bbr, &mut w, now, 2_000_000, false);
+        assert_eq!(bbr.full_bw_reached(), round == 4, "round {round}");
+    }
+}

@@ -209,6 +209,9 @@ pub struct Flow {
     /// Drop every segment whose end sequence is in this list (one-shot).
     pub drop: Vec<u32>,
     pub policer: Option<Policer>,
+    /// ACK aggregation (Wi-Fi, cable, LRO/GRO at the receiver): ACKs are
+    /// held and released together at multiples of this interval.
+    pub ack_aggregation: Option<Duration>,
     tokens: f64,
     tokens_at: Instant,
     /// One row per ACK when `tracing`.
@@ -232,6 +235,7 @@ impl Flow {
             app_limited_until: 0,
             drop: Vec::new(),
             policer: None,
+            ack_aggregation: None,
             tokens: f64::INFINITY,
             tokens_at: Instant::ZERO,
             trace: Vec::new(),
@@ -283,11 +287,16 @@ impl Flow {
             self.link_free = depart;
         }
         let prev = self.queue.back().map_or(Instant::ZERO, |s| s.ack_at);
+        let mut ack_at = (depart + self.path.rtprop).max(prev);
+        if let Some(q) = self.ack_aggregation {
+            let q = (q.as_micros() as u64).max(1);
+            ack_at = Instant::from_micros(ack_at.total_micros().div_ceil(q) * q);
+        }
         self.queue.push_back(Seg {
             end,
             len,
             sent: now,
-            ack_at: (depart + self.path.rtprop).max(prev),
+            ack_at,
             delivered: self.d.w.delivered,
             delivered_time: self.delivered_time,
             first_tx: self.first_tx,

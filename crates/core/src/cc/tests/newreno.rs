@@ -52,3 +52,30 @@ fn ssthresh_floor_is_two_segments() {
     let mut d = Driver::new(Box::new(NewReno::new()), 10);
     assert_eq!(d.loss(MSS), 2 * MSS);
 }
+
+#[test]
+fn info_counts_congestion_events_timeouts_ecn_and_undos() {
+    let mut d = Driver::new(Box::new(NewReno::new()), 20);
+    let get = |d: &Driver, k: &str| {
+        d.cc.info()
+            .fields
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|f| f.1)
+    };
+    assert_eq!(d.cc.mode(), Some("slow_start"));
+    d.loss(20 * MSS);
+    d.recovered();
+    d.ecn(10 * MSS);
+    d.recovered();
+    d.rto(10 * MSS);
+    d.undo();
+    assert_eq!(get(&d, "congestion_events"), Some(3.0));
+    assert_eq!(get(&d, "ecn_echoes"), Some(1.0));
+    assert_eq!(get(&d, "timeouts"), Some(1.0));
+    assert_eq!(get(&d, "undos"), Some(1.0));
+    // The undo put back the window from before the timeout.
+    assert_eq!(d.w.cwnd, 5 * MSS);
+    d.round(RTT);
+    assert_eq!(d.cc.mode(), Some("congestion_avoidance"));
+}

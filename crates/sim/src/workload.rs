@@ -12,7 +12,7 @@
 //! sender's [`TcpInfo`] is sampled on a virtual-time grid.
 
 use crate::net::{HostId, Sim, SimError};
-use crate::stream::{mix, Fnv, Stream};
+use crate::stream::{mix, Stream, StreamHash};
 use daytona_core::observe::{ConnId, Event, EventKind, TcpInfo};
 use daytona_core::stack::{ConnHandle, ListenerHandle, Stack};
 use daytona_core::tcp::{Shutdown, TcpConfig};
@@ -183,8 +183,10 @@ struct Pipe {
     pending: Vec<u8>,
     off: usize,
     exact: bool,
-    tx_hash: Fnv,
-    rx_hash: Fnv,
+    tx_hash: StreamHash,
+    rx_hash: StreamHash,
+    /// The bytes the reader expects next.
+    expected: Vec<u8>,
 }
 
 impl Pipe {
@@ -198,8 +200,9 @@ impl Pipe {
             pending: Vec::new(),
             off: 0,
             exact: true,
-            tx_hash: Fnv::default(),
-            rx_hash: Fnv::default(),
+            tx_hash: StreamHash::default(),
+            rx_hash: StreamHash::default(),
+            expected: Vec::new(),
         }
     }
 
@@ -229,10 +232,10 @@ impl Pipe {
             match stack.tcp_recv(now, h, buf) {
                 Ok(0) => return true,
                 Ok(n) => {
-                    for &byte in &buf[..n] {
-                        if byte != self.rx.next_byte() {
-                            self.exact = false;
-                        }
+                    self.expected.resize(n, 0);
+                    self.rx.fill(&mut self.expected);
+                    if buf[..n] != self.expected[..] {
+                        self.exact = false;
                     }
                     self.rx_hash.update(&buf[..n]);
                     self.read += n as u64;
@@ -243,7 +246,7 @@ impl Pipe {
     }
 
     fn ok(&self) -> bool {
-        self.exact && self.read == self.written && self.tx_hash == self.rx_hash
+        self.exact && self.read == self.written && self.tx_hash.value() == self.rx_hash.value()
     }
 }
 
@@ -639,8 +642,8 @@ fn finish(f: Flow, start: Instant) -> FlowReport {
     r.bytes = f.up.read + f.down.read;
     r.byte_exact = f.eof && f.up.ok() && f.down.ok();
     r.hashes = [
-        (f.up.tx_hash.0, f.up.rx_hash.0),
-        (f.down.tx_hash.0, f.down.rx_hash.0),
+        (f.up.tx_hash.value(), f.up.rx_hash.value()),
+        (f.down.tx_hash.value(), f.down.rx_hash.value()),
     ];
     r.completion = f
         .finished_at

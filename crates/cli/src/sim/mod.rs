@@ -65,6 +65,10 @@ pub struct SimArgs {
     /// Uniform extra delay on the data path, up to this (us, ms, s).
     #[arg(long, default_value = "0ms", value_parser = units::parse_duration)]
     jitter: Duration,
+    /// Fix each connection's send and receive buffers at this size
+    /// (autotuning off, like SO_SNDBUF/SO_RCVBUF).
+    #[arg(long, value_parser = units::parse_size)]
+    buffer: Option<u64>,
     /// A mahimahi trace for the data path's capacity instead of --rate.
     #[arg(long)]
     trace: Option<PathBuf>,
@@ -85,7 +89,7 @@ pub struct SimArgs {
     out: Option<PathBuf>,
     /// A TOML scenario (topology, link, flows); link and flow flags are
     /// then not allowed.
-    #[arg(long, conflicts_with_all = ["rate", "rtt", "loss", "ack_loss", "queue", "aqm", "cc", "bytes", "flows", "reorder", "duplicate", "corrupt", "jitter", "trace", "mtu"])]
+    #[arg(long, conflicts_with_all = ["rate", "rtt", "loss", "ack_loss", "queue", "aqm", "cc", "bytes", "flows", "reorder", "duplicate", "corrupt", "jitter", "trace", "mtu", "buffer"])]
     scenario: Option<PathBuf>,
 }
 
@@ -148,10 +152,17 @@ fn scenario_from_flags(a: &SimArgs, registry: &CcRegistry) -> Result<Scenario, S
         loss: a.ack_loss,
         ..bottleneck
     };
+    let buffer = match a.buffer {
+        Some(b) if !(1..=1 << 30).contains(&b) => {
+            return Err(format!("buffer {b} is not within 1 B..=1 GiB"))
+        }
+        b => b.map(|b| b as usize),
+    };
     let flows = (0..a.flows)
         .map(|i| FlowDef {
             cc: ccs[i % ccs.len()].clone(),
             workload: Workload::Bulk { bytes: a.bytes },
+            buffer,
             ..FlowDef::default()
         })
         .collect();

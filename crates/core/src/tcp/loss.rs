@@ -402,8 +402,10 @@ impl Connection {
             self.win.prior_cwnd = self.win.cwnd;
             self.win.prior_ssthresh = self.win.ssthresh;
             self.fill_window();
-            // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe.
-            self.win.bytes_in_flight = self.flight_size();
+            // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe — capped
+            // at cwnd as Linux (whose Reno and CUBIC use cwnd): lost data still
+            // outstanding must not inflate it.
+            self.win.bytes_in_flight = self.flight_size().min(self.win.cwnd);
             self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
             self.prr = Prr::start(self.board.outstanding());
         }
@@ -666,8 +668,10 @@ impl Connection {
             // Linux `tcp_process_tlp_ack`: a CWR-style reduction at once.
             let before = (self.win.cwnd, self.win.ssthresh);
             self.fill_window();
-            // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe.
-            self.win.bytes_in_flight = self.flight_size();
+            // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe — capped
+            // at cwnd as Linux (whose Reno and CUBIC use cwnd): lost data still
+            // outstanding must not inflate it.
+            self.win.bytes_in_flight = self.flight_size().min(self.win.cwnd);
             self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
             self.win.cwnd = self.win.ssthresh;
             self.emit(
@@ -739,8 +743,10 @@ impl Connection {
         self.win.prior_cwnd = self.win.cwnd;
         self.win.prior_ssthresh = self.win.ssthresh;
         self.fill_window();
-        // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe.
-        self.win.bytes_in_flight = self.flight_size();
+        // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe — capped
+        // at cwnd as Linux (whose Reno and CUBIC use cwnd): lost data still
+        // outstanding must not inflate it.
+        self.win.bytes_in_flight = self.flight_size().min(self.win.cwnd);
         self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
         self.prr = Prr::start(self.board.outstanding());
         self.high_seq = self.snd_max;

@@ -267,8 +267,10 @@ impl Connection {
                 self.win.prior_ssthresh = self.win.ssthresh;
             }
             self.fill_window();
-            // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe.
-            self.win.bytes_in_flight = self.flight_size();
+            // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe — capped
+            // at cwnd as Linux (whose Reno and CUBIC use cwnd): lost data still
+            // outstanding must not inflate it.
+            self.win.bytes_in_flight = self.flight_size().min(self.win.cwnd);
             self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
         }
         // RFC 5681 §3.1: the loss window is one segment.

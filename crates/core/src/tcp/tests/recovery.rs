@@ -92,22 +92,34 @@ fn three_duplicate_acks_trigger_exactly_one_fast_retransmit() {
 }
 
 #[test]
-fn fast_recovery_halves_ssthresh_and_prr_sends_one_segment_per_two_acks() {
-    let mut h = ten_in_flight();
+fn fast_recovery_halves_ssthresh_and_prr_brings_pipe_down_to_it() {
+    let mut h = Harness::established(TcpConfig {
+        limited_transmit: false,
+        ..config()
+    });
+    h.write(&pattern(30 * M as usize));
+    assert_eq!(h.recv().len(), 10);
     let sent = dup_acks(&mut h, 3);
     let info = h.conn.info(h.now);
-    // RFC 5681 §3.2: ssthresh = FlightSize/2, the flight being the ten
-    // segments plus two sent by limited transmit.
-    assert_eq!(info.snd_ssthresh, 12 * M / 2);
-    // RFC 6937: pipe is 12 − 3 duplicates − 1 lost = 8 segments; the first
+    // RFC 5681 §3.2: ssthresh = FlightSize/2 (ten segments).
+    assert_eq!(info.snd_ssthresh, 5 * M);
+    // RFC 6937: pipe is 10 − 3 duplicates − 1 lost = 6 segments; the first
     // ACK of the episode lets exactly the fast retransmission out.
-    assert_eq!(info.snd_cwnd, 9 * M);
-    assert_eq!(sent.last().map(|s| s.seq), Some(seq(0)));
-    // Each further duplicate delivers one segment; PRR sends ssthresh /
-    // RecoverFS = one segment for every two.
-    let more = dup_acks(&mut h, 6);
-    assert_eq!(more.len(), 3, "{more:#?}");
-    assert!(more.iter().all(|s| s.len() == M as usize));
+    assert_eq!(info.snd_cwnd, 7 * M);
+    assert_eq!(data_seqs(&sent), vec![seq(0)]);
+    // Each further duplicate delivers one segment. PRR sends nothing while
+    // pipe is above ssthresh, then (PRR-SSRB) one segment per delivered
+    // one, holding pipe at ssthresh.
+    let per_ack: Vec<usize> = (0..6).map(|_| dup_acks(&mut h, 1).len()).collect();
+    assert_eq!(per_ack, vec![0, 0, 1, 1, 1, 1]);
+    assert_eq!(h.conn.pipe(), 5 * M);
+}
+
+fn data_seqs(segs: &[Seg]) -> Vec<SeqNum> {
+    segs.iter()
+        .filter(|s| !s.payload.is_empty())
+        .map(|s| s.seq)
+        .collect()
 }
 
 #[test]

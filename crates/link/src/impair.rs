@@ -121,6 +121,8 @@ pub struct FaultStats {
     pub queue_drops: u64,
     /// Frames dropped by the AQM.
     pub aqm_drops: u64,
+    /// ECN-capable frames the AQM marked CE instead of dropping.
+    pub ecn_marks: u64,
     pub duplicated: u64,
     pub reordered: u64,
     pub corrupted: u64,
@@ -325,6 +327,7 @@ impl FaultModel {
             self.stats.aqm_drops += 1;
             self.note(t, LinkEventKind::AqmDrop, len);
         }
+        self.stats.ecn_marks = self.queue.marks;
         frame
     }
 

@@ -23,6 +23,10 @@ pub struct CoDelParams {
     /// Window over which the delay must stay above target before
     /// dropping (RFC 8289 §4.3: 100 ms, a worst-case RTT).
     pub interval: Duration,
+    /// Mark ECN-capable packets Congestion Experienced instead of dropping
+    /// them (RFC 8289 §4.4 / RFC 3168 §5; Linux fq_codel's `ecn`, on by
+    /// default).
+    pub ecn: bool,
 }
 
 impl Default for CoDelParams {
@@ -30,8 +34,43 @@ impl Default for CoDelParams {
         CoDelParams {
             target: Duration::from_millis(5),
             interval: Duration::from_millis(100),
+            ecn: true,
         }
     }
+}
+
+/// RFC 3168 §5: sets CE on an ECN-capable IPv4 packet (bare or in an
+/// Ethernet frame), fixing the header checksum. False when the packet is
+/// not ECN-capable (Not-ECT) or not IPv4.
+pub fn mark_ce(frame: &mut [u8]) -> bool {
+    let ip = if frame.first().is_some_and(|b| b >> 4 == 4) {
+        0
+    } else if frame.len() > 14 && frame[12..14] == [0x08, 0x00] {
+        14
+    } else {
+        return false;
+    };
+    let Some(header) = frame.get_mut(ip..ip + 20) else {
+        return false;
+    };
+    let ecn = header[1] & 0b11;
+    if ecn == 0 {
+        return false;
+    }
+    if ecn == 0b11 {
+        return true;
+    }
+    let old = u16::from_be_bytes([header[0], header[1]]);
+    header[1] |= 0b11;
+    let new = u16::from_be_bytes([header[0], header[1]]);
+    // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
+    let hc = u16::from_be_bytes([header[10], header[11]]);
+    let mut sum = u32::from(!hc) + u32::from(!old) + u32::from(new);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    header[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    true
 }
 
 /// CoDel's control-loop state (RFC 8289 §5, the reference pseudocode).
@@ -53,6 +92,8 @@ pub(crate) struct Queue {
     codel: Option<(CoDelParams, CoDelState)>,
     /// Largest frame seen: CoDel's MAXPACKET.
     max_packet: usize,
+    /// Packets marked CE instead of dropped.
+    pub(crate) marks: u64,
 }
 
 impl Queue {
@@ -164,10 +205,16 @@ impl Queue {
             // RFC 8289 §5.6: drop at the control law's times until the
             // delay falls below target.
             while st.dropping && now >= st.drop_next {
+                st.count += 1;
+                if p.ecn && frame.as_mut().is_some_and(|f| mark_ce(f)) {
+                    // An ECN-capable packet is marked and sent on.
+                    st.drop_next = control_law(st.drop_next, p.interval, st.count);
+                    self.marks += 1;
+                    break;
+                }
                 if let Some(f) = frame.take() {
                     dropped(f);
                 }
-                st.count += 1;
                 (frame, ok_to_drop) = self.codel_dodequeue(now, p, st);
                 if !ok_to_drop || frame.is_none() {
                     st.dropping = false;
@@ -176,12 +223,16 @@ impl Queue {
                 }
             }
         } else if ok_to_drop {
-            // Enter the dropping state: drop this frame and schedule the
-            // next drop.
-            if let Some(f) = frame.take() {
-                dropped(f);
+            // Enter the dropping state: drop (or mark) this frame and
+            // schedule the next drop.
+            if p.ecn && frame.as_mut().is_some_and(|f| mark_ce(f)) {
+                self.marks += 1;
+            } else {
+                if let Some(f) = frame.take() {
+                    dropped(f);
+                }
+                (frame, _) = self.codel_dodequeue(now, p, st);
             }
-            (frame, _) = self.codel_dodequeue(now, p, st);
             st.dropping = true;
             // RFC 8289 §5.6: if we were dropping recently, start from the
             // drop rate that controlled the queue last time.
@@ -268,5 +319,48 @@ mod tests {
             }
         }
         assert_eq!(dropped, 0);
+    }
+}
+
+#[cfg(test)]
+mod ecn_tests {
+    use super::mark_ce;
+
+    fn ipv4(tos: u8) -> Vec<u8> {
+        let mut h = vec![
+            0x45, tos, 0, 40, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+        ];
+        let sum = checksum(&h);
+        h[10..12].copy_from_slice(&sum.to_be_bytes());
+        h
+    }
+
+    fn checksum(h: &[u8]) -> u16 {
+        let mut s: u32 = h
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum();
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+
+    #[test]
+    fn ce_marks_ect_packets_and_keeps_the_checksum_valid() {
+        let mut p = ipv4(0b10); // ECT(0)
+        assert!(mark_ce(&mut p));
+        assert_eq!(p[1] & 0b11, 0b11);
+        assert_eq!(checksum(&p), 0, "header checksum still verifies");
+        // Not-ECT packets are left alone (and must be dropped instead).
+        let mut q = ipv4(0);
+        assert!(!mark_ce(&mut q));
+        assert_eq!(q, ipv4(0));
+        // In an Ethernet frame too.
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&ipv4(0b01));
+        assert!(mark_ce(&mut f));
+        assert_eq!(checksum(&f[14..34]), 0);
     }
 }

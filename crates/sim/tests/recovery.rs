@@ -4,7 +4,7 @@
 
 use daytona_core::cc::CcRegistry;
 use daytona_core::observe::{EventKind, RetransmitCause};
-use daytona_core::tcp::TcpConfig;
+use daytona_core::tcp::{EcnMode, TcpConfig};
 use daytona_core::time::Duration;
 use daytona_link::Impairment;
 use daytona_sim::{transfer, TransferReport, TransferSpec};
@@ -225,4 +225,37 @@ fn bbr_paces_and_keeps_the_queue_short_where_cubic_fills_it() {
         "BBR goodput {}",
         bbr.goodput_bps()
     );
+}
+
+#[test]
+fn ecn_with_codel_marks_instead_of_dropping_and_the_sender_backs_off() {
+    // CoDel on a 20 Mbit/s bottleneck with a deep drop-tail limit: without
+    // ECN it drops; with ECN (RFC 3168) it marks, the receiver echoes ECE,
+    // the sender reduces its window through CWR and nothing is lost.
+    let codel = Impairment {
+        rate_bps: Some(20_000_000),
+        queue_bytes: Some(4_000_000),
+        aqm: daytona_link::Aqm::CoDel(daytona_link::CoDelParams::default()),
+        ..path(10)
+    };
+    let cfg = |ecn| TcpConfig {
+        ecn,
+        ..TcpConfig::default()
+    };
+    let with = run(6 << 20, cfg(EcnMode::On), codel.clone(), 2);
+    let without = run(6 << 20, cfg(EcnMode::Off), codel, 2);
+    assert!(with.sender_info.options.ecn);
+    let echoes = count(&with, |k| matches!(k, EventKind::EcnEchoReceived));
+    let ce = count(&with, |k| matches!(k, EventKind::EcnCeReceived));
+    assert!(echoes > 0 && ce > 0, "echoes {echoes}, CE {ce}");
+    assert!(
+        with.sender_info.snd_ssthresh < u32::MAX,
+        "ECN reduced the window"
+    );
+    eprintln!(
+        "retransmissions: ECN {}, drops {}",
+        with.retransmissions, without.retransmissions
+    );
+    assert!(without.retransmissions > 0);
+    assert!(with.retransmissions < without.retransmissions);
 }

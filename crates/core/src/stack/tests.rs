@@ -832,8 +832,8 @@ fn segment_offload(frame: &[u8], gso: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-#[test]
-fn tso_sends_super_segments_that_segment_into_a_byte_exact_stream() {
+/// A connected pair where A may send TSO super-segments up to 64 KiB.
+fn tso_pair() -> (Pair, ConnHandle, ConnHandle) {
     let mut a_cfg = StackConfig::ip(A_IP, 24);
     a_cfg.tcp.delayed_ack = None;
     a_cfg.tso_max = Some(65_535);
@@ -842,6 +842,12 @@ fn tso_sends_super_segments_that_segment_into_a_byte_exact_stream() {
         ip_stack(B_IP),
     );
     let (_l, c, s) = listen_and_connect(&mut p, 8);
+    (p, c, s)
+}
+
+#[test]
+fn tso_sends_super_segments_that_segment_into_a_byte_exact_stream() {
+    let (mut p, c, s) = tso_pair();
     let data: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
     let mut sent = 0;
     let mut got = Vec::new();
@@ -895,14 +901,7 @@ fn tso_sends_super_segments_that_segment_into_a_byte_exact_stream() {
 fn a_coalesced_receive_larger_than_the_mtu_is_accepted() {
     // GRO on the receive side: the link hands up one packet holding several
     // segments' worth of payload.
-    let mut a_cfg = StackConfig::ip(A_IP, 24);
-    a_cfg.tcp.delayed_ack = None;
-    a_cfg.tso_max = Some(65_535);
-    let mut p = Pair::new(
-        Stack::new(a_cfg, CcRegistry::with_builtin()).unwrap(),
-        ip_stack(B_IP),
-    );
-    let (_l, c, s) = listen_and_connect(&mut p, 8);
+    let (mut p, c, s) = tso_pair();
     p.a.tcp_send(p.now, c, &[9u8; 30_000]).unwrap();
     let mut buf = vec![0u8; 70_000];
     let n = p.a.poll_transmit(p.now, &mut buf).unwrap();

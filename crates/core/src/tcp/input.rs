@@ -690,20 +690,11 @@ impl Connection {
                     bytes += self.board.mark_lost(i, RetransmitCause::PmtuDecrease);
                 }
             }
-            if bytes > 0 {
-                self.emit(
-                    now,
-                    EventKind::LossDetected {
-                        seq: self.snd_una,
-                        bytes,
-                        by: RetransmitCause::PmtuDecrease,
-                    },
-                );
-                if self.win.ca_state != CaState::Loss {
-                    self.high_seq = self.snd_max;
-                    self.undo_marker = None;
-                    self.set_ca_state(now, CaState::Loss);
-                }
+            self.note_loss(now, self.snd_una, bytes, RetransmitCause::PmtuDecrease);
+            if bytes > 0 && self.win.ca_state != CaState::Loss {
+                self.high_seq = self.snd_max;
+                self.undo_marker = None;
+                self.set_ca_state(now, CaState::Loss);
             }
         }
         let before = (self.win.cwnd, self.win.ssthresh);

@@ -288,17 +288,7 @@ impl Connection {
             return;
         };
         let bytes = self.board.mark_lost(0, by);
-        self.stats.bytes_lost += u64::from(bytes);
-        if bytes > 0 {
-            self.emit(
-                now,
-                EventKind::LossDetected {
-                    seq: first.start,
-                    bytes,
-                    by,
-                },
-            );
-        }
+        self.note_loss(now, first.start, bytes, by);
     }
 
     /// Loss detection proper: RACK (RFC 8985 §6.2) with SACK by default,
@@ -331,17 +321,7 @@ impl Connection {
             );
             (n, RetransmitCause::FastRetransmit)
         };
-        self.stats.bytes_lost += u64::from(bytes);
-        if bytes > 0 {
-            self.emit(
-                now,
-                EventKind::LossDetected {
-                    seq: first,
-                    bytes,
-                    by,
-                },
-            );
-        }
+        self.note_loss(now, first, bytes, by);
     }
 
     /// RFC 8985 §6.2 `RACK_detect_loss`, arming the reordering timer for
@@ -378,16 +358,8 @@ impl Connection {
         }
         let first = self.board.first().map(|s| s.start).unwrap_or(self.snd_una);
         let (bytes, by) = self.rack_detect_loss(now);
-        self.stats.bytes_lost += u64::from(bytes);
+        self.note_loss(now, first, bytes, by);
         if bytes > 0 {
-            self.emit(
-                now,
-                EventKind::LossDetected {
-                    seq: first,
-                    bytes,
-                    by,
-                },
-            );
             self.update_ca_state(now, false);
         }
     }
@@ -401,12 +373,7 @@ impl Connection {
             self.start_undo_episode();
             self.win.prior_cwnd = self.win.cwnd;
             self.win.prior_ssthresh = self.win.ssthresh;
-            self.fill_window();
-            // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe — capped
-            // at cwnd as Linux (whose Reno and CUBIC use cwnd): lost data still
-            // outstanding must not inflate it.
-            self.win.bytes_in_flight = self.flight_size().min(self.win.cwnd);
-            self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
+            self.reduce_ssthresh(now);
             self.prr = Prr::start(self.board.outstanding());
         }
         self.high_seq = self.snd_max;
@@ -544,6 +511,23 @@ impl Connection {
         self.note_pacing(now);
     }
 
+    /// A congestion response: the controller's ssthresh, from FlightSize as
+    /// RFC 5681 eq. (4) says, capped at cwnd as Linux (whose Reno and CUBIC
+    /// use cwnd) — lost data still outstanding must not inflate it.
+    pub(crate) fn reduce_ssthresh(&mut self, now: Instant) {
+        self.fill_window();
+        self.win.bytes_in_flight = self.flight_size().min(self.win.cwnd);
+        self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
+    }
+
+    /// Counts newly lost bytes and reports them.
+    pub(crate) fn note_loss(&mut self, now: Instant, seq: SeqNum, bytes: u32, by: RetransmitCause) {
+        self.stats.bytes_lost += u64::from(bytes);
+        if bytes > 0 {
+            self.emit(now, EventKind::LossDetected { seq, bytes, by });
+        }
+    }
+
     /// The connection state a controller reads besides cwnd and ssthresh.
     pub(crate) fn fill_window(&mut self) {
         self.win.bytes_in_flight = self.pipe();
@@ -667,13 +651,9 @@ impl Connection {
         if matches!(self.win.ca_state, CaState::Open | CaState::Disorder) {
             // Linux `tcp_process_tlp_ack`: a CWR-style reduction at once.
             let before = (self.win.cwnd, self.win.ssthresh);
-            self.fill_window();
-            // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe — capped
-            // at cwnd as Linux (whose Reno and CUBIC use cwnd): lost data still
-            // outstanding must not inflate it.
-            self.win.bytes_in_flight = self.flight_size().min(self.win.cwnd);
-            self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
+            self.reduce_ssthresh(now);
             self.win.cwnd = self.win.ssthresh;
+            // The loss the probe repaired (its bytes were never marked).
             self.emit(
                 now,
                 EventKind::LossDetected {
@@ -742,12 +722,7 @@ impl Connection {
         let before = (self.win.cwnd, self.win.ssthresh);
         self.win.prior_cwnd = self.win.cwnd;
         self.win.prior_ssthresh = self.win.ssthresh;
-        self.fill_window();
-        // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe — capped
-        // at cwnd as Linux (whose Reno and CUBIC use cwnd): lost data still
-        // outstanding must not inflate it.
-        self.win.bytes_in_flight = self.flight_size().min(self.win.cwnd);
-        self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
+        self.reduce_ssthresh(now);
         self.prr = Prr::start(self.board.outstanding());
         self.high_seq = self.snd_max;
         self.cwr_high = self.snd_max;

@@ -266,12 +266,7 @@ impl Connection {
                 self.win.prior_cwnd = self.win.cwnd;
                 self.win.prior_ssthresh = self.win.ssthresh;
             }
-            self.fill_window();
-            // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe — capped
-            // at cwnd as Linux (whose Reno and CUBIC use cwnd): lost data still
-            // outstanding must not inflate it.
-            self.win.bytes_in_flight = self.flight_size().min(self.win.cwnd);
-            self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
+            self.reduce_ssthresh(now);
         }
         // RFC 5681 §3.1: the loss window is one segment.
         self.win.cwnd = self.snd_mss;
@@ -284,17 +279,7 @@ impl Connection {
         self.reno_sacked = 0;
         let first = self.board.first().map_or(self.snd_una, |s| s.start);
         let bytes = self.board.mark_all_lost(RetransmitCause::Rto);
-        self.stats.bytes_lost += u64::from(bytes);
-        if bytes > 0 {
-            self.emit(
-                now,
-                EventKind::LossDetected {
-                    seq: first,
-                    bytes,
-                    by: RetransmitCause::Rto,
-                },
-            );
-        }
+        self.note_loss(now, first, bytes, RetransmitCause::Rto);
         self.high_seq = self.snd_max;
         self.tlp = Default::default();
         self.tlp_pending = false;

@@ -126,22 +126,24 @@ fn retries_exhausted_times_out_with_rst() {
     assert!(h.conn.is_closed());
 }
 
-#[test]
-fn timestamps_are_echoed_and_paws_drops_old_segments() {
-    let mut h = Harness::established_with(
+/// Established with timestamps; the peer's SYN-ACK carried `tsval`.
+fn with_timestamps(tsval: u32) -> Harness {
+    Harness::established_with(
         TcpConfig {
             timestamps: true,
             ..config()
         },
         TcpOptions {
             mss: Some(MSS),
-            timestamps: Some(Timestamps {
-                tsval: 1000,
-                tsecr: 1,
-            }),
+            timestamps: Some(Timestamps { tsval, tsecr: 1 }),
             ..TcpOptions::default()
         },
-    );
+    )
+}
+
+#[test]
+fn timestamps_are_echoed_and_paws_drops_old_segments() {
+    let mut h = with_timestamps(1000);
     h.send(PeerSeg::data(IRS + 1, ISS + 1, b"new").with_ts(1005, 0));
     let ack = h.recv_one();
     assert_eq!(ack.options.timestamps.unwrap().tsecr, 1005);
@@ -439,20 +441,7 @@ fn tcp_info_reports_the_connection() {
 
 #[test]
 fn ts_recent_is_replaced_after_24_days_idle() {
-    let mut h = Harness::established_with(
-        TcpConfig {
-            timestamps: true,
-            ..config()
-        },
-        TcpOptions {
-            mss: Some(MSS),
-            timestamps: Some(Timestamps {
-                tsval: 1000,
-                tsecr: 1,
-            }),
-            ..TcpOptions::default()
-        },
-    );
+    let mut h = with_timestamps(1000);
     // RFC 7323 §5.5: after 24 days idle, the peer's clock may have wrapped
     // past TS.Recent; the segment is accepted and its timestamp adopted.
     h.advance(Duration::from_secs(25 * 24 * 3600));

@@ -160,6 +160,10 @@ pub struct Scoreboard {
     retrans_bytes: u32,
     /// Highest SACKed sequence seen (RFC 6675 "HighSACK" end, Linux fack).
     fack: Option<SeqNum>,
+    sacked_count: usize,
+    /// No entry before this index needs a retransmission: `next_lost`
+    /// scans from here, so recovery costs O(1) per segment, not O(window).
+    lost_from: usize,
 }
 
 impl Scoreboard {
@@ -208,7 +212,7 @@ impl Scoreboard {
 
     /// Number of SACKed segments.
     pub fn sacked_segments(&self) -> usize {
-        self.segs.iter().filter(|s| s.sacked).count()
+        self.sacked_count
     }
 
     pub fn fack(&self) -> Option<SeqNum> {
@@ -257,7 +261,13 @@ impl Scoreboard {
         seg.end = at;
         seg.fin = false;
         tail.start = at;
+        if tail.sacked {
+            self.sacked_count += 1;
+        }
         self.segs.insert(i + 1, tail);
+        if self.lost_from > i {
+            self.lost_from += 1;
+        }
     }
 
     /// Limits entry `i` to at most `max_len` bytes (before a retransmission
@@ -286,6 +296,7 @@ impl Scoreboard {
 
     fn unaccount(&mut self, seg: &SentSeg) {
         if seg.sacked {
+            self.sacked_count -= 1;
             self.sacked_bytes -= seg.len();
         } else if seg.lost {
             self.lost_bytes -= seg.len();
@@ -300,6 +311,7 @@ impl Scoreboard {
         while let Some(&front) = self.segs.front() {
             if front.end.before_eq(ack) {
                 self.segs.pop_front();
+                self.lost_from = self.lost_from.saturating_sub(1);
                 self.unaccount(&front);
                 if !front.sacked {
                     summary.deliver(&front, self.fack);
@@ -384,6 +396,7 @@ impl Scoreboard {
                 s.sacked = true;
                 s.lost = false;
                 s.retrans_in_flight = false;
+                self.sacked_count += 1;
                 self.sacked_bytes += seg.len();
                 summary.sacked_bytes += seg.len();
                 summary.deliver(&seg, fack);
@@ -405,6 +418,7 @@ impl Scoreboard {
             return 0;
         }
         seg.cause = cause;
+        self.lost_from = self.lost_from.min(i);
         let len = seg.len();
         let mut newly = 0;
         if seg.retrans_in_flight {
@@ -423,6 +437,9 @@ impl Scoreboard {
     /// segments, or more than (dupthresh − 1)·MSS SACKed bytes, lie above
     /// it. Returns the bytes newly marked.
     pub fn mark_lost_by_sacks(&mut self, dupthresh: u32, mss: u32, cause: RetransmitCause) -> u32 {
+        if self.sacked_count == 0 {
+            return 0;
+        }
         let mut count = 0u32;
         let mut bytes = 0u32;
         let mut newly = 0;
@@ -470,13 +487,25 @@ impl Scoreboard {
             }
         }
         self.sacked_bytes = 0;
+        self.sacked_count = 0;
+        self.lost_from = 0;
         self.fack = None;
         self.lost_bytes = self.segs.iter().filter(|s| s.lost).map(SentSeg::len).sum();
     }
 
     /// The first entry that must be retransmitted (RFC 6675 NextSeg rule 1).
-    pub fn next_lost(&self) -> Option<usize> {
-        self.segs.iter().position(SentSeg::needs_retransmit)
+    pub fn next_lost(&mut self) -> Option<usize> {
+        if self.lost_bytes == 0 {
+            return None;
+        }
+        let found = self
+            .segs
+            .iter()
+            .skip(self.lost_from)
+            .position(SentSeg::needs_retransmit)
+            .map(|k| k + self.lost_from);
+        self.lost_from = found.unwrap_or(self.segs.len());
+        found
     }
 
     /// RACK loss detection (RFC 8985 §6.2 `RACK_detect_loss`): every entry
@@ -500,8 +529,11 @@ impl Scoreboard {
                 continue;
             }
             if seg.sent_after(rack_xmit, rack_end) {
-                // The queue is in sending order except for retransmissions;
-                // keep scanning for older retransmitted entries.
+                // The queue is in sending order except for retransmissions:
+                // without any in flight, nothing later was sent earlier.
+                if self.retrans_bytes == 0 {
+                    break;
+                }
                 continue;
             }
             let deadline = seg.xmit_time + wait;

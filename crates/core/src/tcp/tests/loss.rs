@@ -637,6 +637,8 @@ mod model {
                     segs.iter().filter(|s| f(s)).map(|s| s.len()).sum()
                 };
                 prop_assert_eq!(c.board.sacked_bytes(), sum(&|s| s.sacked));
+                prop_assert_eq!(c.board.sacked_segments(), segs.iter().filter(|s| s.sacked).count());
+                let naive = segs.iter().position(|s| s.needs_retransmit());
                 prop_assert_eq!(c.board.lost_bytes(), sum(&|s| s.lost && !s.sacked));
                 prop_assert_eq!(c.board.retrans_bytes(), sum(&|s| s.retrans_in_flight));
                 let outstanding = c.snd_max.since(c.snd_una);
@@ -644,6 +646,8 @@ mod model {
                     c.board.in_flight(),
                     outstanding + sum(&|s| s.retrans_in_flight) - sum(&|s| s.sacked) - sum(&|s| s.lost && !s.sacked)
                 );
+                // The scan hint never skips a segment that needs resending.
+                prop_assert_eq!(h.conn.board.next_lost(), naive);
             }
             // Let the path heal: everything written arrives intact.
             for _ in 0..400 {

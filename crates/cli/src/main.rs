@@ -5,6 +5,7 @@
 //! simulated link with the impairments you choose, moving a seeded byte
 //! stream and checking it byte for byte.
 
+mod sim;
 mod units;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,9 @@ struct Cli {
 enum Command {
     /// Transfer bytes between two in-memory stacks over a simulated link.
     Transfer(TransferArgs),
+    /// Simulate a network of Daytona stacks on virtual time: summary,
+    /// event log, time series, pcapng and plots.
+    Sim(Box<sim::SimArgs>),
 }
 
 #[derive(clap::Args)]
@@ -68,7 +72,7 @@ struct TransferArgs {
     #[arg(long, value_parser = units::parse_size)]
     buffer: Option<u64>,
     /// Congestion controller of the sender.
-    #[arg(long, default_value = "newreno")]
+    #[arg(long, default_value = "cubic")]
     cc: String,
     /// IP MTU of the link.
     #[arg(long, default_value_t = 1500)]
@@ -231,9 +235,23 @@ fn print_info(i: &TcpInfo) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Bad arguments: clap's first line names the problem; exit 2.
+        Err(e) if e.use_stderr() => {
+            let msg = e.to_string();
+            eprintln!("daytona: {}", msg.lines().next().unwrap_or("bad arguments"));
+            return ExitCode::from(2);
+        }
+        // --help, --version.
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     let result = match &cli.command {
         Command::Transfer(a) => run_transfer(a),
+        Command::Sim(a) => return sim::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

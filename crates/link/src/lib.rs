@@ -7,10 +7,16 @@
 #![forbid(unsafe_code)]
 
 pub mod impair;
+pub mod loss;
 mod memory;
+pub mod queue;
+pub mod trace;
 
-pub use impair::{FaultModel, Impairment};
+pub use impair::{FaultModel, FaultStats, Impairment, LinkEvent, LinkEventKind};
+pub use loss::GilbertElliott;
 pub use memory::MemoryLink;
+pub use queue::{Aqm, CoDelParams};
+pub use trace::Trace;
 
 use daytona_core::time::Instant;
 use std::io;
@@ -87,8 +93,6 @@ pub trait Link {
 pub struct Impaired<L: Link> {
     inner: L,
     model: FaultModel,
-    held: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64, Vec<u8>)>>,
-    seq: u64,
     out: Batch,
 }
 
@@ -97,8 +101,6 @@ impl<L: Link> Impaired<L> {
         Impaired {
             inner,
             model,
-            held: Default::default(),
-            seq: 0,
             out: Batch::new(),
         }
     }
@@ -114,13 +116,8 @@ impl<L: Link> Impaired<L> {
     /// Sends every held frame whose time has come.
     pub fn flush(&mut self, now: Instant) -> io::Result<usize> {
         self.out.clear();
-        while let Some(std::cmp::Reverse((t, _, _))) = self.held.peek() {
-            if *t > now {
-                break;
-            }
-            if let Some(std::cmp::Reverse((_, _, f))) = self.held.pop() {
-                self.out.push(&f);
-            }
+        while let Some(f) = self.model.deliver(now) {
+            self.out.push(&f);
         }
         if self.out.is_empty() {
             return Ok(0);
@@ -141,17 +138,14 @@ impl<L: Link> Link for Impaired<L> {
 
     fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
         for frame in batch.iter() {
-            for (at, copy) in self.model.transmit(now, frame) {
-                self.seq += 1;
-                self.held.push(std::cmp::Reverse((at, self.seq, copy)));
-            }
+            self.model.send(now, frame);
         }
         self.flush(now)?;
         Ok(batch.len())
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        let mine = self.held.peek().map(|std::cmp::Reverse((t, _, _))| *t);
+        let mine = self.model.poll_at();
         match (mine, self.inner.poll_at()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -189,7 +189,7 @@ fn corruption_is_caught_by_checksums() {
 #[test]
 fn bursty_loss() {
     let burst = Impairment {
-        burst: Some((0.005, 0.3)),
+        burst: Some(daytona_link::GilbertElliott::gilbert(0.005, 0.3)),
         ..path(10)
     };
     run(1 << 20, burst, path(10), 8);

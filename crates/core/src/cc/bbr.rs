@@ -869,6 +869,12 @@ impl CongestionControl for Bbr {
         true
     }
 
+    /// Linux `bbr_sndbuf_expand`: room for cwnd_gain·BDP plus the
+    /// aggregation allowance.
+    fn sndbuf_expand(&self) -> u32 {
+        3
+    }
+
     /// Linux `bbr_main`.
     fn cong_control(&mut self, w: &mut Window, rs: &RateSample, now: Instant) -> bool {
         self.update_model(w, rs, now);

@@ -103,6 +103,8 @@ pub struct Cubic {
     last_cwnd: u32,
     /// Time of the last ACK, to shift the epoch over idle periods.
     last_ack: Option<Instant>,
+    /// Since when the sender has not been cwnd-limited (§5.8).
+    app_limited_since: Option<Instant>,
     in_slow_start: bool,
     saved: Option<Saved>,
     congestion_events: u32,
@@ -134,6 +136,7 @@ impl Cubic {
             carry: 0.0,
             last_cwnd: 0,
             last_ack: None,
+            app_limited_since: None,
             in_slow_start: true,
             saved: None,
             congestion_events: 0,
@@ -276,6 +279,18 @@ impl CongestionControl for Cubic {
 
     fn cong_avoid(&mut self, w: &mut Window, ack: &AckSample, now: Instant) {
         self.last_ack = Some(now);
+        // RFC 9438 §5.8: "CUBIC does not increase its congestion window
+        // size if a flow is currently limited by the application instead of
+        // cwnd", and such periods "MUST NOT" count in t.
+        if !w.cwnd_limited {
+            self.app_limited_since.get_or_insert(now);
+            return;
+        }
+        if let Some(since) = self.app_limited_since.take() {
+            if let Some(e) = self.epoch.as_mut() {
+                e.start = (e.start + (now - since)).min(now);
+            }
+        }
         let mut acked = ack.acked_bytes;
         if w.in_slow_start() {
             self.in_slow_start = true;

@@ -174,9 +174,19 @@ impl HyStartPlusPlus {
                             self.phase = Phase::Css { rounds: 0 };
                         }
                     }
+                    Phase::Css { rounds: 0 } => {
+                        // The round CSS began in: "cssBaselineMinRtt =
+                        // currentRoundMinRTT" is that round's min RTT, final
+                        // only when the round ends. Taken at the 8th sample
+                        // it would be the min of a burst's first segments,
+                        // and any later round would undercut it by jitter.
+                        self.css_baseline_min_rtt = Some(cur);
+                    }
                     Phase::Css { .. } => {
-                        // RFC 9406 §4.2: the increase was spurious — the RTT
-                        // fell below the CSS baseline: resume slow start.
+                        // RFC 9406 §4.2: "For CSS rounds where at least
+                        // N_RTT_SAMPLE RTT samples have been obtained", an
+                        // RTT below the CSS baseline means the increase was
+                        // spurious: resume slow start.
                         if self.css_baseline_min_rtt.is_some_and(|b| cur < b) {
                             self.css_baseline_min_rtt = None;
                             self.phase = Phase::SlowStart;

@@ -126,6 +126,13 @@ pub struct Window {
     /// lives here rather than in [`RateSample`] so that adding it did not
     /// change how the engine builds samples.
     pub ack_delayed: bool,
+    /// The sender used its congestion window fully in the last flight
+    /// (Linux `tcp_is_cwnd_limited`): not held back by the application or
+    /// the receive window. RFC 9438 §5.8 / RFC 7661: CUBIC does not grow
+    /// cwnd while it is false, and that time does not count in `t`.
+    /// Default true, so that an engine that does not track it keeps the
+    /// growth it had.
+    pub cwnd_limited: bool,
 }
 
 impl Window {
@@ -150,6 +157,7 @@ impl Window {
             lost: 0,
             seed: 0,
             ack_delayed: false,
+            cwnd_limited: true,
         }
     }
 
@@ -267,6 +275,12 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// `undo_cwnd`); default: the larger of the current and prior window.
     fn undo_cwnd(&mut self, w: &Window) -> u32 {
         w.cwnd.max(w.prior_cwnd)
+    }
+
+    /// The send buffer, in multiples of cwnd, that autotuning should allow
+    /// (Linux `sndbuf_expand`; `tcp_sndbuf_expand` uses 2 without it).
+    fn sndbuf_expand(&self) -> u32 {
+        2
     }
 
     /// Controller state for `TcpInfo` (Linux `get_info`).

@@ -293,6 +293,16 @@ fn a_policer_is_detected_and_its_rate_used() {
     let bw = t[lt].get("bw_bytes_per_sec");
     assert!(bw > 0.9 * 500_000.0 && bw < 1.1 * 500_000.0, "lt_bw {bw}");
     assert_eq!(t[lt].get("pacing_gain"), 1.0);
+    // Linux `bbr_lt_bw_sampling`: after LT_BW_MAX_RTTS (48) rounds on the
+    // policed rate BBR probes again with its own estimate.
+    let start_round = t[lt].get("round_trips");
+    let off = lt
+        + t[lt..]
+            .iter()
+            .position(|r| r.get("lt_use_bw") == 0.0)
+            .expect("lt_bw given up");
+    assert_eq!(t[off].get("round_trips") - start_round, 48.0);
+    assert_eq!(t[off].mode, Some("probe_bw"));
 }
 
 #[test]

@@ -258,3 +258,38 @@ fn an_ecn_echo_is_a_congestion_event_like_a_loss() {
     assert_eq!(info(&d, "w_max_segments"), Some(50.0));
     assert_eq!(info(&d, "congestion_events"), Some(1.0));
 }
+
+#[test]
+fn application_limited_time_neither_grows_cwnd_nor_counts_in_t() {
+    // RFC 9438 §5.8. Twin connections: `a` is application-limited for 5 s
+    // in the middle of its epoch; `b` has the same cwnd-limited ACKs with
+    // the 5 s left out. Their windows must match ACK for ACK.
+    let rtt = ms(100);
+    let mut a = after_loss(100, rtt);
+    let mut b = after_loss(100, rtt);
+    for d in [&mut a, &mut b] {
+        d.at(Duration::ZERO).ack(MSS, Some(rtt));
+        d.at(Duration::from_millis(900)).round(rtt);
+    }
+    assert_eq!(a.w.cwnd, b.w.cwnd);
+    // `a`: ACKs while not cwnd-limited from 1.0 s to 6.0 s.
+    a.w.cwnd_limited = false;
+    let before = a.w.cwnd;
+    for i in 0..50 {
+        a.at(Duration::from_millis(1000 + i * 100))
+            .ack(MSS, Some(rtt));
+    }
+    assert_eq!(a.w.cwnd, before, "no growth while application-limited");
+    a.w.cwnd_limited = true;
+    // The limited stretch began at 1.0 s; `a` resumes at 6.0 s, `b` at
+    // 1.0 s: the same t.
+    a.at(Duration::from_millis(6000)).ack(MSS, Some(rtt));
+    b.at(Duration::from_millis(1000)).ack(MSS, Some(rtt));
+    assert_eq!(a.w.cwnd, b.w.cwnd);
+    for _ in 0..20 {
+        a.round(rtt);
+        b.round(rtt);
+        assert_eq!(a.w.cwnd, b.w.cwnd);
+    }
+    assert!(a.w.cwnd > before, "growth resumed");
+}

@@ -176,6 +176,7 @@ impl Model {
                 self.w.snd_una = self.w.snd_una.wrapping_add(acked);
                 self.w.delivered += u64::from(acked);
                 self.w.app_limited = app_limited;
+                self.w.cwnd_limited = !app_limited;
                 self.w.srtt = Some(rtt);
                 self.w.min_rtt = Some(self.w.min_rtt.map_or(rtt, |m| m.min(rtt)));
                 self.w.ack_delayed = acked <= mss;

@@ -31,7 +31,7 @@
 
 use daytona_core::cc::CcRegistry;
 use daytona_core::observe::TcpInfo;
-use daytona_core::stack::config::{Medium, StackConfig};
+use daytona_core::stack::config::StackConfig;
 use daytona_core::stack::{ConnHandle, ListenerHandle, Stack};
 use daytona_core::tcp::{Shutdown, State};
 use daytona_core::{Error, Instant};
@@ -368,14 +368,7 @@ pub unsafe extern "C" fn dt_stack_free(s: *mut DtStack) {
 pub unsafe extern "C" fn dt_stack_frame_size(s: *const DtStack) -> usize {
     // SAFETY: NULL or a live stack from `dt_stack_new`.
     match unsafe { s.as_ref() } {
-        Some(s) => {
-            let c = s.stack.config();
-            c.mtu
-                + match c.medium {
-                    Medium::Ethernet { .. } => 14,
-                    Medium::Ip => 0,
-                }
-        }
+        Some(s) => s.stack.config().max_frame_len(),
         None => 0,
     }
 }

@@ -59,7 +59,7 @@ struct TransferArgs {
     #[arg(long, value_parser = sim::parse_buffer)]
     buffer: Option<usize>,
     /// Congestion controller of the sender.
-    #[arg(long, default_value = "newreno")]
+    #[arg(long, default_value = "cubic")]
     cc: String,
     /// IP MTU of the link.
     #[arg(long, default_value_t = 1500)]

@@ -36,7 +36,7 @@ impl<L: Link> Driver<L> {
                 "link framing or MTU does not match the stack's configuration",
             ));
         }
-        let buf = vec![0u8; stack.config().mtu + 14];
+        let buf = vec![0u8; stack.config().max_frame_len()];
         Ok(Driver {
             stack,
             link,

@@ -15,12 +15,26 @@ use crate::time::{Duration, Instant};
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub mod bbr;
+pub mod cubic;
+pub mod fixed;
+pub mod hystart;
+pub mod minmax;
 pub mod newreno;
 
+#[cfg(test)]
+mod tests;
+
+pub use bbr::Bbr;
+pub use cubic::Cubic;
+pub use fixed::FixedWindow;
+pub use hystart::HyStartPlusPlus;
 pub use newreno::NewReno;
 
 /// Linux's `tcp_ca_state`: where the connection stands in loss recovery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+/// Ordered as in Linux (`Open < Disorder < Cwr < Recovery < Loss`), which
+/// controllers rely on ("in recovery or worse" is `>= Recovery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize),
@@ -67,6 +81,7 @@ pub struct Window {
     /// Pacing rate in bytes per second, if the controller wants pacing.
     pub pacing_rate: Option<u64>,
     /// Current effective sender MSS, bytes (read-only for the controller).
+    /// Controllers that reason in segments (CUBIC, BBR) convert with it.
     pub mss: u32,
     /// Bytes sent and not yet acknowledged or marked lost ("pipe").
     pub bytes_in_flight: u32,
@@ -81,7 +96,36 @@ pub struct Window {
     /// Where the connection stands in loss recovery.
     pub ca_state: CaState,
     /// True when the sender was limited by the application, not the window.
+    /// BBR sets it during PROBE_RTT (Linux sets `tp->app_limited` there) so
+    /// that the low-inflight samples are not taken for the path's bandwidth.
     pub app_limited: bool,
+    /// Oldest unacknowledged sequence number (SND.UNA) after the current ACK
+    /// was processed. HyStart++ (RFC 9406 §4.2) ends an RTT round when
+    /// SND.UNA reaches the `windowEnd` recorded at the round's start.
+    /// Default 0: every ACK then looks like a new round and HyStart++ never
+    /// collects enough samples to leave slow start early (safe fallback).
+    pub snd_una: u32,
+    /// Highest sequence number sent plus one (Linux `tp->snd_nxt`, the
+    /// engine's `snd_max`: not rewound by a retransmission timeout). Starts
+    /// an RTT round in HyStart++ (`windowEnd = SND.NXT`).
+    pub snd_nxt: u32,
+    /// Total bytes delivered (cumulatively or selectively acknowledged) on
+    /// the connection so far, including this ACK (Linux `tp->delivered`,
+    /// in bytes). BBR counts round trips and long-term bandwidth with it.
+    pub delivered: u64,
+    /// Total bytes marked lost on the connection so far, including this ACK
+    /// (Linux `tp->lost`, in bytes). BBR's policer detection uses it.
+    pub lost: u64,
+    /// A per-connection seed for controllers that randomise (BBR's initial
+    /// PROBE_BW phase). The engine derives it deterministically, e.g. from
+    /// the ISN; default 0. Controllers never use an unseeded generator.
+    pub seed: u64,
+    /// The current ACK's RTT sample may be inflated by a delayed ACK (Linux
+    /// `rs->is_ack_delayed`: the ACK newly acknowledged at most one
+    /// segment). BBR then does not let it refresh an expired min_rtt. It
+    /// lives here rather than in [`RateSample`] so that adding it did not
+    /// change how the engine builds samples.
+    pub ack_delayed: bool,
 }
 
 impl Window {
@@ -100,6 +144,12 @@ impl Window {
             min_rtt: None,
             ca_state: CaState::Open,
             app_limited: false,
+            snd_una: 0,
+            snd_nxt: 0,
+            delivered: 0,
+            lost: 0,
+            seed: 0,
+            ack_delayed: false,
         }
     }
 
@@ -122,6 +172,12 @@ pub struct AckSample {
 
 /// A delivery-rate sample (draft-cheng-iccrg-delivery-rate-estimation),
 /// Linux's `rate_sample`.
+///
+/// Linux passes one to `cong_control` on *every* ACK, also when it holds no
+/// valid bandwidth sample (then `rs->delivered < 0`); here an `interval` of
+/// zero marks a sample without a rate, whose other fields (`acked_sacked`,
+/// `losses`, `prior_in_flight`) still count. BBR needs a sample on every ACK
+/// to adjust cwnd by what was acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RateSample {
     /// Bytes delivered over `interval`.
@@ -188,6 +244,16 @@ pub trait CongestionControl: fmt::Debug + Send {
         false
     }
 
+    /// True if this controller sets cwnd and pacing itself in
+    /// `cong_control` on every ACK, in recovery too (Linux: the ops table
+    /// has a `cong_control`). The engine then skips its own window
+    /// reduction (PRR, RFC 6582 inflation) as Linux's `tcp_cong_control`
+    /// does; it knows before the first ACK, unlike from `cong_control`'s
+    /// return value.
+    fn has_cong_control(&self) -> bool {
+        false
+    }
+
     /// The connection changed `CaState` (Linux `set_state`).
     fn set_state(&mut self, _w: &mut Window, _state: CaState, _now: Instant) {}
 
@@ -206,6 +272,14 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// Controller state for `TcpInfo` (Linux `get_info`).
     fn info(&self) -> CcInfo {
         CcInfo::default()
+    }
+
+    /// The controller's current mode, for events: the engine compares it
+    /// before and after each call and reports a change (e.g. BBR's
+    /// "startup" → "drain", CUBIC's "slow_start" → "css"). `None` when the
+    /// controller has no modes of its own.
+    fn mode(&self) -> Option<&'static str> {
+        None
     }
 }
 
@@ -257,6 +331,9 @@ impl CcRegistry {
         let mut r = Self::empty();
         r.register("newreno", || Box::new(NewReno::new()));
         r.register("reno", || Box::new(NewReno::new()));
+        r.register("cubic", || Box::new(Cubic::new()));
+        r.register("bbr", || Box::new(Bbr::new()));
+        r.register("fixed", || Box::new(FixedWindow::default()));
         r
     }
 

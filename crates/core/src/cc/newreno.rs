@@ -2,7 +2,7 @@
 //! (RFC 3465). The fast-recovery mechanics of RFC 6582 live in the
 //! connection's loss recovery; this controller decides only the window.
 
-use super::{AckSample, CcInfo, CongestionControl, Window};
+use super::{AckSample, CcInfo, CongestionControl, CwndEvent, Window};
 use crate::time::Instant;
 
 /// RFC 3465 §2.2: L, the slow-start byte-counting limit, in segments.
@@ -12,6 +12,16 @@ const ABC_LIMIT_SEGMENTS: u32 = 2;
 pub struct NewReno {
     /// Bytes acknowledged since cwnd last grew in congestion avoidance.
     bytes_acked: u32,
+    /// Whether the last ACK found the window in slow start (for `mode`).
+    in_congestion_avoidance: bool,
+    /// Congestion events answered (`ssthresh` calls: loss, ECN, RTO).
+    congestion_events: u32,
+    /// Retransmission timeouts seen (`CwndEvent::Loss`).
+    timeouts: u32,
+    /// ECN-Echo events seen (`CwndEvent::EcnIsCe`).
+    ecn_echoes: u32,
+    /// Spurious responses undone (`undo_cwnd`).
+    undos: u32,
 }
 
 impl NewReno {
@@ -28,12 +38,14 @@ impl CongestionControl for NewReno {
     /// RFC 5681 §3.1 eq. (4): ssthresh = max(FlightSize / 2, 2·SMSS).
     fn ssthresh(&mut self, w: &Window, _now: Instant) -> u32 {
         self.bytes_acked = 0;
+        self.congestion_events = self.congestion_events.saturating_add(1);
         (w.bytes_in_flight / 2).max(2 * w.mss)
     }
 
     fn cong_avoid(&mut self, w: &mut Window, ack: &AckSample, _now: Instant) {
         let mss = w.mss.max(1);
         let mut acked = ack.acked_bytes;
+        self.in_congestion_avoidance = !w.in_slow_start();
         if w.in_slow_start() {
             // RFC 3465 §2.2: cwnd += min(N, L·SMSS), without passing
             // ssthresh; what is left over counts toward congestion avoidance
@@ -56,10 +68,39 @@ impl CongestionControl for NewReno {
         }
     }
 
+    fn cwnd_event(&mut self, _w: &mut Window, ev: CwndEvent, _now: Instant) {
+        match ev {
+            CwndEvent::Loss => self.timeouts = self.timeouts.saturating_add(1),
+            CwndEvent::EcnIsCe => self.ecn_echoes = self.ecn_echoes.saturating_add(1),
+            _ => {}
+        }
+    }
+
+    /// Linux `tcp_reno_undo_cwnd`: the larger of the current window and the
+    /// one before the reduction.
+    fn undo_cwnd(&mut self, w: &Window) -> u32 {
+        self.undos = self.undos.saturating_add(1);
+        w.cwnd.max(w.prior_cwnd)
+    }
+
     fn info(&self) -> CcInfo {
         CcInfo {
-            fields: vec![("ca_bytes_acked", f64::from(self.bytes_acked))],
+            fields: vec![
+                ("ca_bytes_acked", f64::from(self.bytes_acked)),
+                ("congestion_events", f64::from(self.congestion_events)),
+                ("timeouts", f64::from(self.timeouts)),
+                ("ecn_echoes", f64::from(self.ecn_echoes)),
+                ("undos", f64::from(self.undos)),
+            ],
         }
+    }
+
+    fn mode(&self) -> Option<&'static str> {
+        Some(if self.in_congestion_avoidance {
+            "congestion_avoidance"
+        } else {
+            "slow_start"
+        })
     }
 }
 

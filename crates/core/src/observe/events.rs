@@ -57,6 +57,8 @@ pub enum CwndCause {
     Controller,
     /// Path MTU changed.
     MssChange,
+    /// ECN congestion echo (RFC 3168 §6.1.2).
+    Ecn,
 }
 
 /// Why a segment was retransmitted.
@@ -67,16 +69,22 @@ pub enum CwndCause {
     serde(rename_all = "snake_case")
 )]
 pub enum RetransmitCause {
-    /// Retransmission timer expired (RFC 6298 §5).
+    /// Retransmission timeout (RFC 6298 §5.4).
     Rto,
-    /// Fast retransmit on duplicate ACKs (RFC 5681 §3.2).
+    /// Duplicate-ACK threshold or RFC 6675 IsLost (fast retransmit).
     FastRetransmit,
-    /// NewReno partial ACK (RFC 6582 §3.2 step 5).
+    /// NewReno partial acknowledgment (RFC 6582 §3.2 step 5).
     PartialAck,
-    /// SYN or SYN-ACK retransmission.
+    /// A retransmitted SYN or SYN-ACK.
     Syn,
-    /// Path MTU decreased: resend with the smaller MSS (RFC 1191 §6.5 / RFC 1122).
+    /// Path MTU decrease (RFC 1191): resent in smaller segments.
     PmtuDecrease,
+    /// RACK time-based loss detection (RFC 8985 §6).
+    Rack,
+    /// Tail loss probe (RFC 8985 §7).
+    Tlp,
+    /// RFC 6675 §4 NextSeg rule 4: the rescue retransmission.
+    Rescue,
 }
 
 /// Why a probe segment was sent.
@@ -158,6 +166,24 @@ pub enum ChallengeReason {
 }
 
 /// What happened.
+/// How a retransmission was found to be unnecessary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum SpuriousDetection {
+    /// The ACK echoed a timestamp older than the first retransmission
+    /// (RFC 3522 Eifel detection, Linux `tcp_packet_delayed`).
+    Timestamps,
+    /// Every retransmission of the episode came back as a D-SACK
+    /// (RFC 2883 §4, RFC 3708).
+    Dsack,
+    /// The tail loss probe was D-SACKed: nothing was lost (RFC 8985 §7.4).
+    TlpDsack,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(
     feature = "serde",
@@ -244,6 +270,34 @@ pub enum EventKind {
         reason: ChallengeReason,
         suppressed: bool,
     },
+    /// Loss detection marked `bytes` starting at `seq` lost.
+    LossDetected {
+        seq: SeqNum,
+        bytes: u32,
+        by: RetransmitCause,
+    },
+    /// A tail loss probe was sent (RFC 8985 §7.3): new data or, when
+    /// there is none, the last segment again.
+    LossProbe { seq: SeqNum, retransmission: bool },
+    /// Retransmissions proved unnecessary (RFC 3522 timestamps, RFC 2883
+    /// D-SACK); `undone` when the congestion response was reverted.
+    SpuriousRetransmission { by: SpuriousDetection, undone: bool },
+    /// A D-SACK arrived: the peer received `[left, right)` twice.
+    DsackReceived { left: SeqNum, right: SeqNum },
+    /// Reordering was detected; RACK's window is now `reo_wnd`.
+    ReorderingDetected {
+        #[cfg_attr(feature = "serde", serde(serialize_with = "us"))]
+        reo_wnd: Duration,
+    },
+    /// A data segment arrived with ECN Congestion Experienced (RFC 3168).
+    EcnCeReceived,
+    /// The peer echoed congestion (ECE); the window is reduced once per
+    /// round trip (RFC 3168 §6.1.2).
+    EcnEchoReceived,
+    /// The controller changed the pacing rate (bytes per second).
+    PacingRateChange { rate: Option<u64> },
+    /// The controller moved to another internal state (e.g. BBR's mode).
+    CcStateChange { from: String, to: String },
     /// The connection failed with an error the application will see.
     Error { error: crate::Error },
     /// A SYN cookie was sent because the SYN queue was full.

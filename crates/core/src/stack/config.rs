@@ -58,6 +58,11 @@ pub struct StackConfig {
     pub udp_queue: usize,
     /// ICMP errors we send per second (RFC 1812 §4.3.2.8 rate limit).
     pub icmp_rate_limit: u32,
+    /// TCP segmentation offload: the largest IP packet a connection may
+    /// hand the link as one super-segment, which the link (a TAP with
+    /// `IFF_VNET_HDR`, Linux `gso_max_size`) cuts into MTU-sized segments.
+    /// `None` (default): every segment fits the MTU.
+    pub tso_max: Option<usize>,
 }
 
 impl StackConfig {
@@ -83,6 +88,7 @@ impl StackConfig {
             max_events: 1 << 16,
             udp_queue: 256,
             icmp_rate_limit: 1000,
+            tso_max: None,
         }
     }
 
@@ -95,6 +101,16 @@ impl StackConfig {
     }
 
     /// True if `dst` is on the attached network.
+    /// Bytes of the largest frame `Stack::poll_transmit` may write: the
+    /// MTU (or the TSO limit) plus the link header.
+    pub fn max_frame_len(&self) -> usize {
+        let link = match self.medium {
+            Medium::Ethernet { .. } => 14,
+            Medium::Ip => 0,
+        };
+        self.mtu.max(self.tso_max.unwrap_or(0)).min(65_535) + link
+    }
+
     pub fn on_link(&self, dst: Ipv4Addr) -> bool {
         let bits = u32::from(self.prefix_len.min(32));
         let mask = if bits == 0 {

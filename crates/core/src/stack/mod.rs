@@ -132,6 +132,8 @@ pub struct Stack {
     isn: IsnGenerator,
     cookie_key: IsnGenerator,
     conns: Slab<ConnSlot>,
+    /// Segment size of the last super-segment `poll_transmit` returned.
+    last_gso: Option<u16>,
     by_tuple: HashMap<Tuple, ConnHandle>,
     listeners: Slab<Listener>,
     listener_by_port: HashMap<u16, ListenerHandle>,
@@ -187,6 +189,7 @@ impl Stack {
             cookie_key: IsnGenerator::new(cookie_key),
             registry,
             conns: Slab::default(),
+            last_gso: None,
             by_tuple: HashMap::new(),
             listeners: Slab::default(),
             listener_by_port: HashMap::new(),
@@ -479,6 +482,11 @@ impl Stack {
             ts_offset: self.ts_offset(local, remote),
             config,
             cc,
+            // Room for the IP and TCP headers with options.
+            tso_max: self
+                .config
+                .tso_max
+                .map_or(0, |m| m.min(65_535).saturating_sub(IPV4_HEADER + 60) as u32),
         })
     }
 
@@ -920,6 +928,7 @@ impl Stack {
     /// Writes the next frame to send into `buf` (at least MTU + 14 bytes)
     /// and returns its length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.last_gso = None;
         let lh = self.link_header_len();
         if buf.len() < lh + self.config.mtu {
             return None;
@@ -974,14 +983,22 @@ impl Stack {
                 }
             };
             let tcp_start = lh + IPV4_HEADER;
-            let end = lh + self.config.mtu;
+            let end = (lh + self.config.max_frame_len() - self.link_header_len()).min(buf.len());
             let Some(slot) = self.conns.get_mut(h.index, h.generation) else {
                 continue;
             };
+            // A super-segment must fit the caller's buffer.
+            slot.conn.limit_tso((end - tcp_start).saturating_sub(60));
             let sent = slot.conn.poll_transmit(now, &mut buf[tcp_start..end]);
+            // RFC 3168 §6.1.2: ECT(0) on new data of an ECN connection.
+            let ect = slot.conn.tx_ect();
+            self.last_gso = slot.conn.tx_gso_size();
             self.after_conn_inner(now, h, false);
             if let Some(n) = sent {
-                let ip = self.ip_header(dst, Protocol::Tcp, n);
+                let mut ip = self.ip_header(dst, Protocol::Tcp, n);
+                if ect {
+                    ip.ecn = Ecn::Ect0;
+                }
                 if ip.emit(&mut buf[lh..]).is_err() {
                     continue;
                 }
@@ -994,6 +1011,13 @@ impl Stack {
             return self.poll_transmit(now, buf);
         }
         None
+    }
+
+    /// When the frame `poll_transmit` returned last is a TCP super-segment
+    /// (`StackConfig::tso_max`): the payload size of the segments the link
+    /// must cut it into (virtio `gso_size`). Its checksum is complete.
+    pub fn tx_gso_size(&self) -> Option<u16> {
+        self.last_gso
     }
 
     /// The earliest time `handle_timeout` must be called.
@@ -1136,10 +1160,29 @@ impl Stack {
                 }
             }
         }
-        if closed && owner != Owner::App {
-            self.free_conn(h);
+        if closed {
+            if owner == Owner::App {
+                // The application still holds the handle, but a CLOSED
+                // connection owns no 4-tuple (RFC 9293 §3.10.7.1): later
+                // segments get a RST or reach a listener, as in Linux,
+                // where a closed socket is unhashed.
+                self.unhash(h);
+            } else {
+                self.free_conn(h);
+            }
         }
         let _ = now;
+    }
+
+    /// Removes a connection from the demultiplexing table, keeping its slot.
+    fn unhash(&mut self, h: ConnHandle) {
+        let Some(slot) = self.conns.get(h.index, h.generation) else {
+            return;
+        };
+        let tuple = (slot.conn.local(), slot.conn.remote());
+        if self.by_tuple.get(&tuple) == Some(&h) {
+            self.by_tuple.remove(&tuple);
+        }
     }
 
     fn free_conn(&mut self, h: ConnHandle) {

@@ -523,16 +523,11 @@ fn icmp_frag_needed_reaches_the_connection() {
     let (_l, c, _s) = listen_and_connect(&mut p, 8);
     let data = vec![7u8; 20_000];
     p.a.tcp_send(p.now, c, &data).unwrap();
-    // Capture A's first data segment instead of delivering it.
-    p.drop_next_from_a = 1;
-    p.pump();
-    let (_, frame) = p
-        .log
-        .iter()
-        .rev()
-        .find(|(a, f)| *a && parse_tcp(f).is_some_and(|t| !t.payload.is_empty()))
-        .unwrap()
-        .clone();
+    // Take A's first data segment off the wire: it stays unacknowledged.
+    let mut buf = vec![0u8; 2000];
+    let n = p.a.poll_transmit(p.now, &mut buf).unwrap();
+    let frame = buf[..n].to_vec();
+    assert!(parse_tcp(&frame).is_some_and(|t| !t.payload.is_empty()));
     let ip = Ipv4Repr::parse(&Ipv4Packet::new_checked(&frame[..]).unwrap(), true).unwrap();
     let msg = Icmpv4Repr::DstUnreachable {
         code: DstUnreachable::FragRequired,
@@ -779,4 +774,144 @@ fn buffer_autotuning_stops_at_the_memory_budget() {
     assert!(grown.iter().all(|&to| to <= limit), "{grown:?} > {limit}");
     let info = p.b.tcp_info(p.now, s).unwrap();
     assert!(info.rcv_ssthresh as usize <= limit);
+}
+
+#[test]
+fn a_reset_connection_the_app_still_holds_frees_its_four_tuple() {
+    // A handle the application has not closed yet keeps a CLOSED
+    // connection's slot, but not its 4-tuple: a new SYN from the same peer
+    // port must reach the listener instead of vanishing.
+    let mut p = Pair::ip();
+    let (l, c, s) = listen_and_connect(&mut p, 8);
+    let client = p.a.tcp(c).unwrap().local();
+    p.a.tcp_abort(p.now, c).unwrap();
+    p.pump();
+    assert_eq!(p.b.tcp_state(s), Ok(State::Closed));
+    let listener = SocketAddrV4::new(B_IP, 80);
+    let syn = tcp_segment(client, listener, bare(777, None, Control::Syn));
+    p.b.handle_frame(p.now, &syn);
+    let out = drain(&mut p.b, p.now);
+    let answer = out.iter().find_map(|f| parse_tcp(f)).expect("an answer");
+    assert_eq!(answer.control, Control::Syn, "SYN-ACK from the listener");
+    assert_eq!(answer.ack, Some(SeqNum(778)));
+    // The old handle still reports its own fate.
+    assert_eq!(p.b.tcp_state(s), Ok(State::Closed));
+    assert_eq!(p.b.tcp_pending(l), Ok(0));
+}
+
+/// Cuts a TCP/IPv4 super-segment into `gso`-byte segments as a NIC or the
+/// kernel's GSO would (same header, sequence numbers advanced, FIN and PSH
+/// on the last one only, checksums recomputed).
+fn segment_offload(frame: &[u8], gso: usize) -> Vec<Vec<u8>> {
+    let ip = Ipv4Repr::parse(&Ipv4Packet::new_checked(frame).unwrap(), true).unwrap();
+    let tcp = TcpPacket::new_checked(&frame[20..]).unwrap();
+    let seg = TcpRepr::parse(&tcp, &ip.src_addr, &ip.dst_addr, ChecksumMode::Verify).unwrap();
+    let chunks: Vec<&[u8]> = seg.payload.chunks(gso).collect();
+    let n = chunks.len();
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let last = i + 1 == n;
+            let piece = TcpRepr {
+                seq: seg.seq + (i * gso) as u32,
+                control: if last { seg.control } else { Control::None },
+                psh: seg.psh && last,
+                payload: data,
+                ..seg
+            };
+            let mut out = vec![0u8; piece.buffer_len()];
+            piece.emit(
+                &mut TcpPacket::new_unchecked(&mut out[..]),
+                &ip.src_addr,
+                &ip.dst_addr,
+                ChecksumMode::Compute,
+            );
+            ip_packet(ip.src_addr, ip.dst_addr, Protocol::Tcp, &out)
+        })
+        .collect()
+}
+
+#[test]
+fn tso_sends_super_segments_that_segment_into_a_byte_exact_stream() {
+    let mut a_cfg = StackConfig::ip(A_IP, 24);
+    a_cfg.tcp.delayed_ack = None;
+    a_cfg.tso_max = Some(65_535);
+    let mut p = Pair::new(
+        Stack::new(a_cfg, CcRegistry::with_builtin()).unwrap(),
+        ip_stack(B_IP),
+    );
+    let (_l, c, s) = listen_and_connect(&mut p, 8);
+    let data: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut big = 0;
+    let mut buf = vec![0u8; p.a.config().max_frame_len()];
+    let mut small = vec![0u8; 2000];
+    for _ in 0..10_000 {
+        if sent < data.len() {
+            sent += p.a.tcp_send(p.now, c, &data[sent..]).unwrap_or(0);
+        }
+        while let Some(n) = p.a.poll_transmit(p.now, &mut buf) {
+            match p.a.tx_gso_size() {
+                Some(gso) => {
+                    big += 1;
+                    assert!(n > 1500 && n <= 65_535);
+                    // Each piece fits the MTU, headers and options included.
+                    for piece in segment_offload(&buf[..n], usize::from(gso)) {
+                        assert!(piece.len() <= 1500);
+                        p.b.handle_frame(p.now, &piece);
+                    }
+                }
+                None => {
+                    assert!(n <= 1500);
+                    p.b.handle_frame(p.now, &buf[..n]);
+                }
+            }
+        }
+        while let Some(n) = p.b.poll_transmit(p.now, &mut small) {
+            p.a.handle_frame(p.now, &small[..n]);
+        }
+        let mut chunk = [0u8; 65_536];
+        while let Ok(n) = p.b.tcp_recv(p.now, s, &mut chunk) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+        if got.len() == data.len() {
+            break;
+        }
+        p.now += Duration::from_millis(1);
+        p.a.handle_timeout(p.now);
+        p.b.handle_timeout(p.now);
+    }
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "stream corrupted");
+    assert!(big > 0, "no super-segment was sent");
+}
+
+#[test]
+fn a_coalesced_receive_larger_than_the_mtu_is_accepted() {
+    // GRO on the receive side: the link hands up one packet holding several
+    // segments' worth of payload.
+    let mut a_cfg = StackConfig::ip(A_IP, 24);
+    a_cfg.tcp.delayed_ack = None;
+    a_cfg.tso_max = Some(65_535);
+    let mut p = Pair::new(
+        Stack::new(a_cfg, CcRegistry::with_builtin()).unwrap(),
+        ip_stack(B_IP),
+    );
+    let (_l, c, s) = listen_and_connect(&mut p, 8);
+    p.a.tcp_send(p.now, c, &[9u8; 30_000]).unwrap();
+    let mut buf = vec![0u8; 70_000];
+    let n = p.a.poll_transmit(p.now, &mut buf).unwrap();
+    assert!(n > 10_000, "one super-segment");
+    p.b.handle_frame(p.now, &buf[..n]);
+    let mut chunk = vec![0u8; 70_000];
+    let got = p.b.tcp_recv(p.now, s, &mut chunk).unwrap();
+    assert_eq!(
+        got,
+        n - 40 - 12 * usize::from(p.a.tcp(c).unwrap().info(p.now).options.timestamps)
+    );
 }

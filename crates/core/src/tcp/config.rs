@@ -85,7 +85,24 @@ pub struct TcpConfig {
     pub limited_transmit: bool,
     /// Duplicate ACKs that trigger fast retransmit (RFC 5681 §3.2: 3).
     pub dupack_threshold: u32,
-    /// Congestion controller name, resolved through the stack's registry.
+    /// RFC 2883 D-SACK: report duplicate segments in our SACK blocks.
+    pub dsack: bool,
+    /// RFC 8985 RACK time-based loss detection (Linux default). Off: RFC
+    /// 6675 IsLost (DupThresh SACKed segments). Needs SACK; without it
+    /// NewReno (RFC 6582) recovers, as in Linux.
+    pub rack: bool,
+    /// RFC 8985 §7 tail loss probes (needs SACK, as in Linux).
+    pub tlp: bool,
+    /// Undo the congestion response to retransmissions found spurious by
+    /// timestamps (RFC 3522) or D-SACK (RFC 3708), as Linux does.
+    pub undo: bool,
+    /// Pace transmissions when the controller sets a pacing rate.
+    pub pacing: bool,
+    /// RFC 3168 ECN: `Off`, `Passive` (accept when the peer asks; Linux
+    /// `tcp_ecn=2`, the default) or `On` (also ask on our SYNs).
+    pub ecn: EcnMode,
+    /// Congestion controller name, resolved through the stack's registry
+    /// (default "cubic", as Linux).
     pub congestion_control: String,
     /// RFC 5961 §7: challenge ACKs per second, per connection (Linux 1000 per host).
     pub challenge_ack_limit: u32,
@@ -96,6 +113,18 @@ pub struct TcpConfig {
     /// Zero-window probes without answer before the connection is dropped
     /// (Linux uses `tcp_retries2` for this too).
     pub max_persist_probes: u32,
+}
+
+/// ECN negotiation policy (RFC 3168 §6.1.1; Linux `net.ipv4.tcp_ecn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EcnMode {
+    /// Never negotiate ECN.
+    Off,
+    /// Accept ECN when the peer's SYN asks for it; do not ask (Linux 2).
+    #[default]
+    Passive,
+    /// Ask for ECN on outgoing connections and accept it (Linux 1).
+    On,
 }
 
 impl TcpConfig {
@@ -133,7 +162,13 @@ impl Default for TcpConfig {
             sack: true,
             limited_transmit: true,
             dupack_threshold: 3,
-            congestion_control: "newreno".to_string(),
+            dsack: true,
+            rack: true,
+            tlp: true,
+            undo: true,
+            pacing: true,
+            ecn: EcnMode::Passive,
+            congestion_control: "cubic".to_string(),
             challenge_ack_limit: 1000,
             max_persist_probes: 15,
             pmtu_expires: Some(Duration::from_secs(600)),

@@ -7,15 +7,21 @@
 //! outputs (`poll_transmit`, `poll_timeout`, `poll_event`), which the driver
 //! calls after every input until they return `None`.
 //!
-//! The input path lives in `input.rs`, segment selection and emission in
-//! `output.rs`, timers in `timers.rs` and NewReno loss recovery in
-//! `recovery.rs`; this file holds the state and the application calls.
+//! The input path lives in `input.rs`, the sender's ACK processing and
+//! loss recovery in `loss.rs` (on the `scoreboard.rs` with `rack.rs`,
+//! `prr.rs`, `rate.rs` and `recovery.rs`), segment selection and emission
+//! in `output.rs`, timers in `timers.rs`; this file holds the state and the
+//! application calls.
 
 use super::autotune::RecvAutotune;
-use super::config::{Keepalive, TcpConfig};
-use super::recovery::Recovery;
+use super::config::{EcnMode, Keepalive, TcpConfig};
+use super::prr::Prr;
+use super::rack::{Rack, Tlp};
+use super::rate::RateEstimator;
+use super::recovery::DupAcks;
 use super::recv_buffer::ReceiveBuffer;
 use super::rtt::RttEstimator;
+use super::scoreboard::Scoreboard;
 use super::send_buffer::SendBuffer;
 use super::state::State;
 use super::timers::{TimerKind, Timers};
@@ -55,6 +61,9 @@ pub struct ConnParams {
     pub cc: Box<dyn CongestionControl>,
     /// RFC 7323 §5.4: per-connection random offset of the timestamp clock.
     pub ts_offset: u32,
+    /// Segmentation offload: most payload bytes in one super-segment
+    /// (0: none; every segment fits the MTU).
+    pub tso_max: u32,
 }
 
 /// What a SYN cookie remembered about the peer's SYN (RFC 4987 §3.6).
@@ -122,6 +131,14 @@ pub(crate) struct Stats {
     pub rwnd_limited_since: Option<Instant>,
     pub sndbuf_limited_since: Option<Instant>,
     pub delivered: u64,
+    /// D-SACKs received (Linux `tcpi_dsack_dups`).
+    pub dsack_dups: u32,
+    /// Reordering events seen (Linux `tcpi_reord_seen`).
+    pub reord_seen: u32,
+    /// Congestion responses undone as spurious.
+    pub undo_count: u32,
+    /// Bytes marked lost over the connection's life (Linux `tp->lost`).
+    pub bytes_lost: u64,
 }
 
 /// One TCP connection.
@@ -142,6 +159,9 @@ pub struct Connection {
     /// Highest sequence number sent plus one; `snd_nxt` goes back to
     /// `snd_una` on a timeout (go-back-N) while this stays.
     pub(crate) snd_max: SeqNum,
+    /// Our SYN has been acknowledged. An explicit flag: `snd_una == iss`
+    /// is also true again after 2^32 bytes.
+    pub(crate) syn_acked: bool,
     /// Peer's window, scaled, bytes.
     pub(crate) snd_wnd: u32,
     pub(crate) snd_wl1: SeqNum,
@@ -211,7 +231,12 @@ pub struct Connection {
     pub(crate) timers: Timers,
     /// Consecutive retransmission timeouts of the current head (Linux `retransmits`).
     pub(crate) retransmits: u32,
+    /// Zero-window probes sent since the peer last answered (Linux
+    /// `icsk_probes_out`): any ACK resets it.
     pub(crate) persist_probes: u32,
+    /// Exponential backoff of the persist timer (Linux `icsk_backoff`):
+    /// kept while the window stays closed, reset when it opens.
+    pub(crate) persist_backoff: u32,
     pub(crate) keepalive_probes: u32,
     /// The SYN (or SYN-ACK) was retransmitted: its ACK gives no RTT sample.
     pub(crate) syn_retransmitted: bool,
@@ -219,7 +244,58 @@ pub struct Connection {
     // Congestion control and loss recovery.
     pub(crate) cc: Box<dyn CongestionControl>,
     pub(crate) win: Window,
-    pub(crate) recovery: Recovery,
+    /// Every segment in flight and what is known of it.
+    pub(crate) board: Scoreboard,
+    pub(crate) dupacks: DupAcks,
+    /// NewReno without SACK: duplicate ACKs counted as delivered bytes.
+    pub(crate) reno_sacked: u32,
+    /// Recovery point: the episode (Recovery, Loss, CWR) ends when SND.UNA
+    /// reaches it (RFC 6675 `RecoveryPoint`, Linux `high_seq`).
+    pub(crate) high_seq: SeqNum,
+    pub(crate) prr: Prr,
+    pub(crate) rack: Rack,
+    pub(crate) tlp: Tlp,
+    /// The probe timer fired: send a loss probe at the next poll.
+    pub(crate) tlp_pending: bool,
+    /// RFC 6675 §4 rule 4: the rescue retransmission of this episode.
+    pub(crate) rescue_rxt: Option<SeqNum>,
+    pub(crate) rate: RateEstimator,
+    /// Whether the latest delivery-rate sample was application-limited.
+    pub(crate) delivery_rate_app_limited: bool,
+    /// RTT of the newest delivered segment on the latest ACK (for the
+    /// controller's samples).
+    pub(crate) last_rtt: Option<Duration>,
+    /// Undo (Linux `undo_marker`, `undo_retrans`, `retrans_stamp`): the
+    /// episode's start, its retransmissions not yet D-SACKed, and our
+    /// timestamp when it first retransmitted.
+    pub(crate) undo_marker: Option<SeqNum>,
+    pub(crate) undo_retrans: u32,
+    pub(crate) retrans_stamp: Option<u32>,
+    /// Pacing: no data segment before this time.
+    pub(crate) next_send_at: Option<Instant>,
+    pub(crate) last_pacing_rate: Option<u64>,
+    pub(crate) last_cc_mode: Option<&'static str>,
+    // ECN (RFC 3168).
+    pub(crate) ecn_ok: bool,
+    /// Set ECE on our ACKs until the peer's CWR (§6.1.3).
+    pub(crate) ece_pending: bool,
+    /// Set CWR on our next new data segment (§6.1.2).
+    pub(crate) cwr_pending: bool,
+    /// No second ECN reduction before SND.UNA passes this.
+    pub(crate) cwr_high: SeqNum,
+    /// The segment last returned by `poll_transmit` may carry ECT(0).
+    pub(crate) last_tx_ect: bool,
+    /// Segmentation offload: super-segment payload limit (0: off), and the
+    /// segment size of the super-segment `poll_transmit` returned last.
+    pub(crate) tso_max: u32,
+    pub(crate) tso_configured: u32,
+    pub(crate) last_tx_gso: Option<u16>,
+    /// The segment being processed arrived with CE (RFC 3168 §5).
+    pub(crate) rx_ce: bool,
+    /// Set CWR on the segment being emitted.
+    pub(crate) tx_cwr: bool,
+    /// RFC 2883: a duplicate to report first in the next SACK option.
+    pub(crate) dsack_pending: Option<(SeqNum, SeqNum)>,
 
     // ACK policy (RFC 9293 §3.8.6.3, RFC 5681 §4.2).
     pub(crate) ack_now: bool,
@@ -235,13 +311,9 @@ pub struct Connection {
     pub(crate) pending_rst: Option<(SeqNum, Option<SeqNum>)>,
     /// Force one probe segment at the next poll (persist or keepalive).
     pub(crate) probe_pending: Option<crate::observe::ProbeKind>,
-    /// Send the segment at snd_una at once, ignoring cwnd (fast retransmit).
-    pub(crate) retransmit_head: Option<crate::observe::RetransmitCause>,
     /// The persist timer fired with a small non-zero window: send what fits
     /// (RFC 9293 §3.8.6.2.1 override of sender SWS avoidance).
     pub(crate) sws_override: bool,
-    /// Why snd_nxt last went back to snd_una (RTO or PMTU decrease).
-    pub(crate) go_back_cause: crate::observe::RetransmitCause,
     /// RFC 5961 §7 challenge-ACK rate limit: window start and count.
     pub(crate) challenge_window: Instant,
     pub(crate) challenge_count: u32,
@@ -291,6 +363,7 @@ impl Connection {
             config,
             cc,
             ts_offset,
+            tso_max,
         } = params;
         let mss_limit = match config.mss_clamp {
             Some(clamp) => mss_limit.min(clamp),
@@ -316,6 +389,7 @@ impl Connection {
             snd_una: iss,
             snd_nxt: iss,
             snd_max: iss,
+            syn_acked: false,
             snd_wnd: 0,
             snd_wl1: SeqNum(0),
             snd_wl2: iss,
@@ -358,11 +432,40 @@ impl Connection {
             timers: Timers::default(),
             retransmits: 0,
             persist_probes: 0,
+            persist_backoff: 0,
             keepalive_probes: 0,
             syn_retransmitted: false,
             cc,
             win,
-            recovery: Recovery::new(iss),
+            board: Scoreboard::new(),
+            dupacks: DupAcks::new(iss),
+            reno_sacked: 0,
+            high_seq: iss,
+            prr: Prr::default(),
+            rack: Rack::new(),
+            tlp: Tlp::default(),
+            tlp_pending: false,
+            rescue_rxt: None,
+            rate: RateEstimator::new(now),
+            delivery_rate_app_limited: false,
+            last_rtt: None,
+            undo_marker: None,
+            undo_retrans: 0,
+            retrans_stamp: None,
+            next_send_at: None,
+            last_pacing_rate: None,
+            last_cc_mode: None,
+            ecn_ok: false,
+            ece_pending: false,
+            cwr_pending: false,
+            cwr_high: iss,
+            last_tx_ect: false,
+            tso_max,
+            tso_configured: tso_max,
+            last_tx_gso: None,
+            rx_ce: false,
+            tx_cwr: false,
+            dsack_pending: None,
             ack_now: false,
             segs_since_ack: 0,
             quickack_left: config.quickack_segments,
@@ -370,9 +473,7 @@ impl Connection {
             zero_window_seen: false,
             pending_rst: None,
             probe_pending: None,
-            retransmit_head: None,
             sws_override: false,
-            go_back_cause: crate::observe::RetransmitCause::Rto,
             challenge_window: now,
             challenge_count: 0,
             error: None,
@@ -412,6 +513,8 @@ impl Connection {
         conn.rcv_nxt = syn.seq + 1;
         conn.rcv_adv = conn.rcv_nxt;
         conn.negotiate_options(&syn.options, true);
+        // RFC 3168 §6.1.1: an ECN-setup SYN has ECE and CWR.
+        conn.ecn_ok = conn.config.ecn != EcnMode::Off && syn.ece && syn.cwr;
         // RFC 9293 §3.10.7.2: the SYN's window is never scaled.
         conn.set_send_window(now, u32::from(syn.window), syn.seq, conn.iss);
         if let Some(ts) = syn.options.timestamps {
@@ -536,7 +639,8 @@ impl Connection {
         self.timers.clear_all();
         self.ack_now = false;
         self.probe_pending = None;
-        self.retransmit_head = None;
+        self.tlp_pending = false;
+        self.board.clear();
         self.stop_busy_clocks(now);
     }
 
@@ -872,6 +976,26 @@ impl Connection {
         self.snd_mss
     }
 
+    /// The segment `poll_transmit` returned last may carry ECT(0) in its
+    /// IP header (RFC 3168 §6.1.2: new data of an ECN connection only).
+    pub fn tx_ect(&self) -> bool {
+        self.last_tx_ect
+    }
+
+    /// Caps super-segments at `room` payload bytes for the next
+    /// `poll_transmit` (the caller's buffer); never above the configured
+    /// limit.
+    pub fn limit_tso(&mut self, room: usize) {
+        self.tso_max = self.tso_configured.min(room as u32);
+    }
+
+    /// When the segment `poll_transmit` returned last is a TSO
+    /// super-segment: the payload size of each segment the link must cut
+    /// it into (the same header, options included, on every one).
+    pub fn tx_gso_size(&self) -> Option<u16> {
+        self.last_tx_gso
+    }
+
     /// The current congestion window view.
     pub fn window(&self) -> &Window {
         &self.win
@@ -879,16 +1003,16 @@ impl Connection {
 
     /// Sequence number of the first data byte (after the SYN).
     pub(crate) fn data_start_seq(&self) -> SeqNum {
-        if self.snd_una == self.iss {
-            self.iss + 1
-        } else {
+        if self.syn_acked {
             self.snd_una
+        } else {
+            self.iss + 1
         }
     }
 
     /// Bytes sent and not yet acknowledged (RFC 5681 FlightSize).
     pub(crate) fn flight_size(&self) -> u32 {
-        self.snd_nxt.since(self.snd_una)
+        self.snd_max.since(self.snd_una)
     }
 
     /// Our timestamp clock: milliseconds plus the connection's offset
@@ -914,16 +1038,9 @@ impl Connection {
         }
         let mss = self.snd_mss.max(1);
         let unacked = self.snd_max.since(self.snd_una).div_ceil(mss);
-        let lost = if self.win.ca_state == CaState::Loss {
-            self.snd_max.since(self.snd_nxt).div_ceil(mss)
-        } else {
-            0
-        };
-        let retrans = if self.recovery.in_recovery() || self.win.ca_state == CaState::Loss {
-            self.recovery.retransmitted_segments()
-        } else {
-            0
-        };
+        let lost = self.board.lost_bytes().div_ceil(mss);
+        let retrans = self.board.retrans_bytes().div_ceil(mss);
+        let sacked = self.board.sacked_bytes().div_ceil(mss);
         let srtt = self.rtt.srtt();
         let delivery_rate = self.delivery_rate;
         TcpInfo {
@@ -936,7 +1053,7 @@ impl Connection {
                 timestamps: self.ts_ok,
                 sack: self.sack_ok,
                 window_scale: self.wscale_ok,
-                ecn: false,
+                ecn: self.ecn_ok,
             },
             snd_wscale: self.snd_wscale,
             rcv_wscale: self.rcv_wscale,
@@ -945,7 +1062,7 @@ impl Connection {
             snd_mss: self.snd_mss,
             rcv_mss: self.rcv_mss,
             unacked,
-            sacked: 0,
+            sacked,
             lost,
             retrans,
             last_data_sent: since(self.stats.last_data_sent),
@@ -976,12 +1093,12 @@ impl Connection {
             notsent_bytes: self.unsent_bytes(),
             delivered: self.stats.delivered,
             delivery_rate,
-            delivery_rate_app_limited: self.win.app_limited,
+            delivery_rate_app_limited: self.delivery_rate_app_limited,
             busy_time,
             rwnd_limited,
             sndbuf_limited,
-            dsack_dups: 0,
-            reord_seen: 0,
+            dsack_dups: self.stats.dsack_dups,
+            reord_seen: self.stats.reord_seen,
             snd_wnd: self.snd_wnd,
             rcv_wnd: self.rcv_adv.since(self.rcv_nxt),
             rto_count: self.stats.rto_count,
@@ -993,7 +1110,7 @@ impl Connection {
 
     /// Bytes written by the application and never sent.
     pub(crate) fn unsent_bytes(&self) -> u32 {
-        let sent_data = if self.snd_una == self.iss {
+        let sent_data = if !self.syn_acked {
             0
         } else {
             self.snd_nxt.since(self.data_start_seq())

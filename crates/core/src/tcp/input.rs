@@ -1,11 +1,12 @@
 //! Segment arrival: RFC 9293 §3.10.7 in the order the RFC gives, with the
-//! RFC 5961 hardening, RFC 7323 PAWS and RFC 6582 NewReno recovery.
+//! RFC 5961 hardening, RFC 7323 PAWS, RFC 2883 D-SACK and RFC 3168 ECN
+//! on the receiving side. What an ACK does to the sender is in `loss.rs`.
 
+use super::config::EcnMode;
 use super::connection::{Connection, IcmpError, MIN_PMTU};
-use super::recovery::AckVerdict;
 use super::state::State;
 use super::timers::TimerKind;
-use crate::cc::{AckSample, CaState, RateSample};
+use crate::cc::CaState;
 use crate::observe::{
     ChallengeReason, CwndCause, DropReason, EventKind, RetransmitCause, RstReason,
 };
@@ -27,8 +28,8 @@ impl Connection {
     /// verified and the 4-tuple matched by the stack; `ce` is the IP header's
     /// ECN Congestion Experienced mark.
     pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>, ce: bool) {
-        let _ = ce; // RFC 3168 ECN arrives with the congestion-control issue.
         self.stats.segs_in += 1;
+        self.rx_ce = ce;
         match self.state {
             State::Closed | State::Listen => {}
             State::SynSent => self.input_syn_sent(now, seg),
@@ -89,10 +90,12 @@ impl Connection {
             seg.seq,
             seg.ack.unwrap_or(self.iss),
         );
+        // RFC 3168 §6.1.1: an ECN-setup SYN-ACK has ECE and not CWR.
+        self.ecn_ok = self.config.ecn == EcnMode::On && seg.ece && !seg.cwr;
         match seg.ack {
             Some(ack) => {
                 self.snd_una = ack;
-                self.syn_acked(now);
+                self.on_syn_acked(now);
                 self.set_state(now, State::Established);
                 self.apply_deferred_fin(now);
                 // RFC 9293 §3.10.7.3: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
@@ -119,7 +122,13 @@ impl Connection {
 
     /// Our SYN was acknowledged: take an RTT sample, initialise congestion
     /// control and reset the timers the handshake used.
-    fn syn_acked(&mut self, now: Instant) {
+    fn on_syn_acked(&mut self, now: Instant) {
+        self.syn_acked = true;
+        // A duplicate SYN may have pulled SND.NXT back to ISS to resend the
+        // SYN-ACK; the handshake is over, so data starts after the SYN.
+        if self.snd_nxt.before(self.iss + 1) {
+            self.snd_nxt = self.iss + 1;
+        }
         if let Some(t) = self.rtt_timed.take() {
             if t.seq == self.iss && !self.syn_retransmitted {
                 self.rtt_sample(now, now - t.sent);
@@ -138,7 +147,13 @@ impl Connection {
         self.win.mss = self.snd_mss;
         // RFC 6928: IW = initial_cwnd_segments·MSS, with the negotiated MSS.
         self.win.cwnd = self.config.initial_cwnd_segments.max(1) * self.snd_mss;
+        // A per-connection seed for controllers that randomise (BBR),
+        // deterministic like everything in the core.
+        self.win.seed = (u64::from(self.iss.0) << 16) ^ u64::from(self.remote.port());
+        self.fill_window();
         self.cc.init(&mut self.win, now);
+        self.last_cc_mode = self.cc.mode();
+        self.note_pacing(now);
         self.note_cwnd(now, before, CwndCause::Init);
         self.arm_keepalive(now);
     }
@@ -178,6 +193,11 @@ impl Connection {
             if seg.control != Control::Rst {
                 // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
                 self.ack_now = true;
+                // RFC 2883 §4: report an old duplicate in a D-SACK block.
+                let end = seg.seq + seg.payload.len() as u32;
+                if !seg.payload.is_empty() && end.before_eq(self.rcv_nxt) {
+                    self.note_dsack(seg.seq, end);
+                }
                 if self.state == State::TimeWait && seg.control == Control::Fin {
                     // RFC 9293 §3.10.7.4: a retransmitted FIN restarts 2·MSL.
                     self.enter_time_wait(now);
@@ -199,9 +219,12 @@ impl Connection {
 
         // RFC 7323 §4.3 (2): remember the timestamp to echo.
         if let Some(ts) = seg.options.timestamps {
+            // RFC 7323 §5.5: after 24 days idle TS.Recent is invalid, so a
+            // timestamp that looks older replaces it too.
+            let stale = now - self.ts_recent_stamp >= PAWS_IDLE;
             if self.ts_ok
                 && seg.seq.before_eq(self.last_ack_sent)
-                && !ts_before(ts.tsval, self.ts_recent)
+                && (stale || !ts_before(ts.tsval, self.ts_recent))
             {
                 self.ts_recent = ts.tsval;
                 self.ts_recent_stamp = now;
@@ -246,8 +269,8 @@ impl Connection {
         if self.state == State::SynReceived {
             if ack.after(self.snd_una) && ack.before_eq(self.snd_max) {
                 self.set_state(now, State::Established);
-                self.syn_acked(now);
                 self.snd_una = self.iss + 1;
+                self.on_syn_acked(now);
                 let wnd = u32::from(seg.window) << self.snd_wscale;
                 self.set_send_window(now, wnd, seg.seq, ack);
                 self.apply_deferred_fin(now);
@@ -321,6 +344,7 @@ impl Connection {
         self.zero_window_seen = wnd == 0;
         if wnd > 0 {
             self.persist_probes = 0;
+            self.persist_backoff = 0;
         }
     }
 
@@ -351,21 +375,12 @@ impl Connection {
             return false;
         }
         self.stats.last_ack_recv = Some(now);
-        // The peer answered: probes are no longer unanswered.
+        // The peer answered: probes are no longer unanswered (Linux clears
+        // `icsk_probes_out`; the probe backoff stays until the window opens).
         self.persist_probes = 0;
         let wnd = u32::from(seg.window) << self.snd_wscale;
 
-        if ack.after(self.snd_una) {
-            self.new_ack(now, seg, ack);
-        } else if ack == self.snd_una
-            && seg.payload.is_empty()
-            && seg.control == Control::None
-            && wnd == self.snd_wnd
-            && self.snd_max.after(self.snd_una)
-        {
-            // RFC 5681 §2: a duplicate acknowledgment.
-            self.dup_ack(now);
-        }
+        self.on_ack(now, seg, ack, wnd);
 
         // RFC 9293 §3.10.7.4: update the send window from the newest segment.
         if self.snd_wl1.before(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.before_eq(ack))
@@ -390,192 +405,6 @@ impl Connection {
             _ => {}
         }
         true
-    }
-
-    /// An ACK that advances SND.UNA.
-    fn new_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNum) {
-        let prior_in_flight = self.flight_size();
-        let mut acked = ack.since(self.snd_una);
-        let total_acked = acked;
-        if self.snd_una == self.iss {
-            acked = acked.saturating_sub(1); // our SYN
-        }
-        if matches!(self.fin_seq, Some(f) if ack == f + 1) {
-            acked = acked.saturating_sub(1); // our FIN
-        }
-        self.snd_buf.consume(acked as usize);
-        self.stats.bytes_acked += u64::from(acked);
-        self.stats.delivered += u64::from(acked);
-        self.snd_una = ack;
-        if self.snd_nxt.before(ack) {
-            self.snd_nxt = ack;
-        }
-
-        // RTT: the timed segment (Karn's algorithm), else, after a timeout,
-        // the timestamp echo (RFC 7323 §4.2 resolves the ambiguity).
-        let mut rtt = None;
-        let mut rate_sample = None;
-        if let Some(t) = self.rtt_timed {
-            if ack.after(t.seq) {
-                self.rtt_timed = None;
-                rtt = Some(now - t.sent);
-                // draft-cheng-iccrg-delivery-rate-estimation §3.3: bytes
-                // delivered since the timed segment was sent, over the time
-                // it took.
-                let sample = RateSample {
-                    delivered: self.stats.delivered - t.delivered,
-                    interval: now - t.sent,
-                    prior_delivered: t.delivered,
-                    rtt,
-                    losses: 0,
-                    acked_sacked: total_acked,
-                    prior_in_flight,
-                    is_app_limited: self.win.app_limited,
-                };
-                if let Some(rate) = sample.delivery_rate() {
-                    self.delivery_rate = Some(rate);
-                }
-                rate_sample = Some(sample);
-            }
-        }
-        if rtt.is_none() && self.ts_ok && self.retransmits > 0 {
-            if let Some(ts) = seg.options.timestamps {
-                if ts.tsecr != 0 {
-                    let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
-                    if ms < 3_600_000 {
-                        rtt = Some(Duration::from_millis(u64::from(ms)));
-                    }
-                }
-            }
-        }
-        if let Some(r) = rtt {
-            self.rtt_sample(now, r);
-        }
-        self.retransmits = 0;
-
-        // Loss recovery and congestion control.
-        self.win.bytes_in_flight = self.flight_size();
-        let sample = AckSample {
-            acked_bytes: total_acked,
-            rtt,
-            prior_in_flight,
-        };
-        self.cc.pkts_acked(&self.win, &sample, now);
-        let before = (self.win.cwnd, self.win.ssthresh);
-        let verdict = self.recovery.on_new_ack(ack);
-        let mut restart_timer = true;
-        match verdict {
-            AckVerdict::FullAck => {
-                // RFC 6582 §3.2 step 3: cwnd = min(ssthresh, FlightSize + SMSS).
-                let flight = self.flight_size().max(self.snd_mss);
-                self.win.cwnd = self
-                    .win
-                    .ssthresh
-                    .min(flight + self.snd_mss)
-                    .max(self.snd_mss);
-                self.note_cwnd(now, before, CwndCause::RecoveryExit);
-                let recover = self.recovery.recover();
-                self.emit(now, EventKind::RecoveryEnd { recover });
-                self.set_ca_state(now, CaState::Open);
-            }
-            AckVerdict::PartialAck => {
-                // RFC 6582 §3.2 step 5: retransmit the first unacknowledged
-                // segment, deflate cwnd by the amount acked, add back one
-                // SMSS if that amount was at least one SMSS.
-                self.retransmit_head = Some(RetransmitCause::PartialAck);
-                // RFC 6582 §3.2 step 5 ("Impatient" variant, §4.2): reset
-                // the timer only on the first partial ACK, so a window with
-                // many losses falls back to a timeout instead of repairing
-                // one segment per round trip.
-                restart_timer = self.recovery.partial_acks() == 1;
-                let mut cwnd = self.win.cwnd.saturating_sub(total_acked);
-                if total_acked >= self.snd_mss {
-                    cwnd += self.snd_mss;
-                }
-                self.win.cwnd = cwnd.max(self.snd_mss);
-                self.note_cwnd(now, before, CwndCause::RecoveryAck);
-            }
-            _ => {
-                // Loss ends once `recover` is acknowledged; Disorder on
-                // any new cumulative ACK.
-                let loss_over =
-                    self.win.ca_state == CaState::Loss && ack.after_eq(self.recovery.recover());
-                if loss_over || self.win.ca_state == CaState::Disorder {
-                    self.set_ca_state(now, CaState::Open);
-                }
-                let before = (self.win.cwnd, self.win.ssthresh);
-                // Linux order: a controller with `cong_control` owns the
-                // window on ACKs that carry a rate sample.
-                let owned = match rate_sample {
-                    Some(rs) => self.cc.cong_control(&mut self.win, &rs, now),
-                    None => false,
-                };
-                if !owned {
-                    self.cc.cong_avoid(&mut self.win, &sample, now);
-                }
-                self.win.cwnd = self.win.cwnd.max(self.snd_mss);
-                let cause = if owned {
-                    CwndCause::Controller
-                } else {
-                    CwndCause::Ack
-                };
-                self.note_cwnd(now, before, cause);
-            }
-        }
-        self.autotune_send_buffer(now);
-
-        // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged,
-        // otherwise restart it.
-        if self.snd_una == self.snd_max {
-            self.timers.clear(TimerKind::Retransmit);
-            if let Some(t) = self.stats.busy_since.take() {
-                self.stats.busy_time += now - t;
-            }
-        } else if restart_timer {
-            self.arm_rto(now);
-        }
-    }
-
-    /// An RFC 5681 duplicate ACK.
-    fn dup_ack(&mut self, now: Instant) {
-        let threshold = self.config.dupack_threshold.max(1);
-        let before = (self.win.cwnd, self.win.ssthresh);
-        match self
-            .recovery
-            .on_dup_ack(self.snd_una, self.snd_max, threshold)
-        {
-            AckVerdict::DupAck { .. } if self.win.ca_state == CaState::Open => {
-                self.set_ca_state(now, CaState::Disorder);
-            }
-            AckVerdict::EnterRecovery => {
-                // RFC 5681 §3.2 steps 2–3 / RFC 6582 §3.2 step 2.
-                self.stats.fast_retransmits += 1;
-                self.win.prior_cwnd = self.win.cwnd;
-                self.win.prior_ssthresh = self.win.ssthresh;
-                self.win.bytes_in_flight = self.flight_size();
-                self.set_ca_state(now, CaState::Recovery);
-                self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
-                self.win.cwnd = self.win.ssthresh + 3 * self.snd_mss;
-                self.note_cwnd(now, before, CwndCause::FastRecovery);
-                self.retransmit_head = Some(RetransmitCause::FastRetransmit);
-                let recover = self.recovery.recover();
-                self.emit(
-                    now,
-                    EventKind::RecoveryStart {
-                        recover,
-                        cause: RetransmitCause::FastRetransmit,
-                    },
-                );
-                // Karn: the timed segment may be retransmitted now.
-                self.rtt_timed = None;
-            }
-            AckVerdict::RecoveryDupAck => {
-                // RFC 6582 §3.2 step 4: inflate by one SMSS.
-                self.win.cwnd = self.win.cwnd.saturating_add(self.snd_mss);
-                self.note_cwnd(now, before, CwndCause::RecoveryAck);
-            }
-            _ => {}
-        }
     }
 
     /// Feeds one RTT measurement to the estimator (RFC 6298 §2).
@@ -614,10 +443,26 @@ impl Connection {
                 self.reset(now, RstReason::DataAfterClose);
                 return;
             }
+            // RFC 3168 §6.1.3: echo CE in ECE until the peer's CWR.
+            if self.ecn_ok {
+                if seg.cwr {
+                    self.ece_pending = false;
+                }
+                if self.rx_ce {
+                    if !self.ece_pending {
+                        self.emit(now, EventKind::EcnCeReceived);
+                    }
+                    self.ece_pending = true;
+                    // Linux acknowledges CE-marked data at once.
+                    self.ack_now = true;
+                }
+            }
             // Trim what we already have (RFC 9293 §3.10.7.4).
             let mut payload = seg.payload;
             let mut seq = seg.seq;
             if seq.before(self.rcv_nxt) {
+                // RFC 2883 §4: the duplicate part goes in a D-SACK block.
+                self.note_dsack(seq, self.rcv_nxt);
                 let skip = self.rcv_nxt.since(seq) as usize;
                 payload = payload.get(skip..).unwrap_or(&[]);
                 seq = self.rcv_nxt;
@@ -629,6 +474,11 @@ impl Connection {
             self.stats.bytes_received += outcome.advanced as u64;
             self.receiver_rtt(now, seg);
             self.autotune_recv_buffer(now);
+            if offset > 0 && outcome.stored == 0 && outcome.duplicate > 0 {
+                // RFC 2883 §4: a duplicate of out-of-order data we hold.
+                let end = seq + (outcome.duplicate as u32);
+                self.note_dsack(seq, end);
+            }
             if outcome.trimmed > 0 && outcome.stored == 0 && outcome.duplicate == 0 {
                 self.emit(
                     now,
@@ -665,6 +515,13 @@ impl Connection {
                     _ => {}
                 }
             }
+        }
+    }
+
+    /// RFC 2883: the next ACK reports `[left, right)` as a duplicate.
+    fn note_dsack(&mut self, left: SeqNum, right: SeqNum) {
+        if self.sack_ok && self.config.dsack && left.before(right) {
+            self.dsack_pending = Some((left, right));
         }
     }
 
@@ -823,10 +680,31 @@ impl Connection {
         if self.snd_mss < before && self.snd_max.after(self.snd_una) && self.state.is_synchronized()
         {
             // Resend what is in flight in smaller segments (Linux
-            // tcp_simple_retransmit), cwnd unchanged.
-            self.snd_nxt = self.snd_una;
-            self.go_back_cause = RetransmitCause::PmtuDecrease;
-            self.rtt_timed = None;
+            // `tcp_simple_retransmit`): segments now too big are lost,
+            // cwnd unchanged.
+            let mss = self.snd_mss;
+            let mut bytes = 0;
+            for i in 0..self.board.len() {
+                let too_big = self.board.get(i).is_some_and(|s| s.len() > mss);
+                if too_big {
+                    bytes += self.board.mark_lost(i, RetransmitCause::PmtuDecrease);
+                }
+            }
+            if bytes > 0 {
+                self.emit(
+                    now,
+                    EventKind::LossDetected {
+                        seq: self.snd_una,
+                        bytes,
+                        by: RetransmitCause::PmtuDecrease,
+                    },
+                );
+                if self.win.ca_state != CaState::Loss {
+                    self.high_seq = self.snd_max;
+                    self.undo_marker = None;
+                    self.set_ca_state(now, CaState::Loss);
+                }
+            }
         }
         let before = (self.win.cwnd, self.win.ssthresh);
         self.win.mss = self.snd_mss;

@@ -1,14 +1,16 @@
 //! Segment selection and emission: what to send, when, and with which
 //! window and options. Congestion control has already decided how much may
-//! be in flight (`Window::cwnd`); loss recovery has marked what must be
-//! retransmitted (`retransmit_head`, go-back-N via `snd_nxt`).
+//! be in flight (`Window::cwnd`); loss recovery has marked on the
+//! scoreboard what must be retransmitted. Output picks the segment (RFC
+//! 6675 §4 NextSeg: lost data first, then new data, then the rescue
+//! retransmission), a pending tail loss probe, and honours pacing.
 
 use super::connection::{Connection, TimedSegment};
 use super::state::State;
 use super::timers::TimerKind;
-use crate::cc::CwndEvent;
+use crate::cc::{CaState, CwndEvent};
 use crate::observe::{CwndCause, EventKind, ProbeKind, RetransmitCause};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use daytona_wire::tcp::{
     Control, SackBlock, SackBlocks, TcpOptions, TcpPacket, TcpRepr, Timestamps,
 };
@@ -106,6 +108,8 @@ impl Connection {
     }
 
     fn poll_synchronized(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.last_tx_ect = false;
+        self.last_tx_gso = None;
         let sending = matches!(
             self.state,
             State::Established
@@ -114,13 +118,20 @@ impl Connection {
                 | State::Closing
                 | State::LastAck
         );
-        if sending {
-            if let Some(cause) = self.retransmit_head.take() {
-                if let Some(len) = self.retransmit_first(now, buf, cause) {
+        if sending && !self.pacing_delays(now) {
+            if self.tlp_pending {
+                self.tlp_pending = false;
+                if let Some(len) = self.send_loss_probe(now, buf) {
                     return Some(len);
                 }
             }
+            if let Some(len) = self.retransmit_lost(now, buf) {
+                return Some(len);
+            }
             if let Some(len) = self.send_data(now, buf) {
+                return Some(len);
+            }
+            if let Some(len) = self.rescue_retransmit(now, buf) {
                 return Some(len);
             }
         }
@@ -133,46 +144,87 @@ impl Connection {
         None
     }
 
+    /// Pacing (as Linux's internal pacing, `tcp_pacing_check`): while the
+    /// controller's rate says the next segment is not due, hold data and
+    /// arm the pacing timer.
+    fn pacing_delays(&mut self, now: Instant) -> bool {
+        match self.next_send_at {
+            Some(t) if t > now && self.config.pacing && self.win.pacing_rate.is_some() => {
+                self.arm(TimerKind::Pacing, t);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// After a data segment of `wire_bytes` left: when may the next one.
+    fn pace(&mut self, now: Instant, wire_bytes: usize) {
+        let rate = match self.win.pacing_rate {
+            Some(r) if r > 0 && self.config.pacing => r,
+            _ => {
+                self.next_send_at = None;
+                return;
+            }
+        };
+        let us = (wire_bytes as u64 + 20).saturating_mul(1_000_000) / rate;
+        let from = self.next_send_at.map_or(now, |t| t.max(now));
+        self.next_send_at = Some(from + Duration::from_micros(us));
+    }
+
     /// Offset into the send buffer of sequence number `seq` (data only).
     fn buffer_offset(&self, seq: SeqNum) -> usize {
         seq.since(self.data_start_seq()) as usize
     }
 
-    /// Fast retransmit / NewReno partial ACK: the segment at SND.UNA, sent
-    /// regardless of cwnd (RFC 5681 §3.2 step 3, RFC 6582 §3.2 step 5).
-    fn retransmit_first(
+    /// Room the congestion window leaves, in bytes.
+    fn cwnd_room(&self) -> u32 {
+        self.win.cwnd.saturating_sub(self.pipe())
+    }
+
+    /// RFC 6675 §4 NextSeg rule 1: the first segment marked lost, when the
+    /// window (PRR in recovery) has room for it.
+    fn retransmit_lost(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let i = self.board.next_lost()?;
+        let seg = self.board.fit(i, self.snd_mss)?;
+        // RFC 6582 §3.2 step 5: the partial ACK's retransmission of the
+        // first unacknowledged segment goes out regardless of cwnd.
+        let forced = i == 0 && seg.cause == RetransmitCause::PartialAck;
+        if !forced && self.cwnd_room() < seg.len().min(self.snd_mss) {
+            return None;
+        }
+        let cause = seg.cause;
+        self.retransmit_entry(now, buf, i, cause)
+    }
+
+    /// Sends scoreboard entry `i` again.
+    fn retransmit_entry(
         &mut self,
         now: Instant,
         buf: &mut [u8],
+        i: usize,
         cause: RetransmitCause,
     ) -> Option<usize> {
-        if !self.snd_max.after(self.snd_una) {
-            return None;
-        }
-        let seq = self.snd_una;
-        let offset = self.buffer_offset(seq);
-        let len = (self.snd_buf.len().saturating_sub(offset)).min(self.snd_mss as usize);
-        let fin =
-            self.fin_seq == Some(seq + len as u32) && !self.snd_max.before_eq(seq + len as u32);
-        if len == 0 && !fin {
-            return None;
-        }
+        let seg = self.board.fit(i, self.snd_mss)?;
+        let data_len = (seg.len() - u32::from(seg.fin)) as usize;
         let mut out = Outgoing {
-            seq,
-            control: if fin { Control::Fin } else { Control::None },
+            seq: seg.start,
+            control: if seg.fin { Control::Fin } else { Control::None },
             ack: true,
             psh: false,
-            data: (len > 0).then_some((offset, len)),
+            data: (data_len > 0).then_some((self.buffer_offset(seg.start), data_len)),
             syn_options: false,
         };
         let n = self.emit_segment(now, buf, &mut out)?;
-        let len = out.data.map_or(0, |(_, len)| len);
-        let fin = out.control == Control::Fin;
-        let end = seq + len as u32 + u32::from(fin);
-        if self.snd_nxt.before(end) {
-            self.snd_nxt = end;
+        let sent = out.data.map_or(0, |(_, len)| len) as u32;
+        if sent < data_len as u32 || (seg.fin && out.control != Control::Fin) {
+            // Options took room from the payload: only part went out.
+            self.board.fit(i, sent.max(1));
         }
-        self.note_retransmission(now, seq, len as u32, cause);
+        let len = self.board.get(i).map_or(0, |s| s.len());
+        self.board.on_retransmit(i, now);
+        self.note_retransmission(now, seg.start, sent, cause);
+        self.prr.on_send(len);
+        self.pace(now, n);
         if !self.timers.is_set(TimerKind::Retransmit) {
             self.arm_rto(now);
         }
@@ -182,36 +234,139 @@ impl Connection {
     fn note_retransmission(&mut self, now: Instant, seq: SeqNum, len: u32, cause: RetransmitCause) {
         self.stats.total_retrans += 1;
         self.stats.bytes_retrans += u64::from(len);
-        self.recovery.note_retransmit();
-        self.rtt_timed = self.rtt_timed.filter(|t| !t.seq.in_window(seq, len.max(1)));
+        self.undo_retrans += 1;
+        if self.retrans_stamp.is_none() {
+            self.retrans_stamp = Some(self.ts_now(now));
+        }
         self.emit(now, EventKind::Retransmit { seq, len, cause });
     }
 
-    /// New data, or data again after go-back-N, within the send window,
-    /// the congestion window, Nagle (RFC 896) and sender SWS avoidance
-    /// (RFC 9293 §3.8.6.2.1).
+    /// RFC 6675 §4 NextSeg rule 4: once per recovery episode, when nothing
+    /// else may be sent, resend the highest unSACKed segment so a lost tail
+    /// does not wait for the RTO.
+    fn rescue_retransmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if self.win.ca_state != CaState::Recovery
+            || !self.sack_ok
+            || self.rescue_rxt.is_some_and(|r| !self.snd_una.after(r))
+            || self.board.next_lost().is_some()
+        {
+            return None;
+        }
+        let i = self.board.highest_unsacked()?;
+        let seg = *self.board.get(i)?;
+        if seg.retrans_in_flight || self.cwnd_room() < seg.len().min(self.snd_mss) {
+            return None;
+        }
+        // The piece that holds the highest unSACKed byte.
+        let data = seg.len() - u32::from(seg.fin);
+        if data > self.snd_mss {
+            self.board.fit(i, data - self.snd_mss);
+        }
+        let i = self.board.highest_unsacked()?;
+        self.rescue_rxt = Some(self.high_seq);
+        self.retransmit_entry(now, buf, i, RetransmitCause::Rescue)
+    }
+
+    /// RFC 8985 §7.3: the loss probe — one new segment if the window and
+    /// data allow, else the last segment sent, ignoring cwnd.
+    fn send_loss_probe(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let offset = self.buffer_offset(self.snd_nxt);
+        let available = self.snd_buf.len().saturating_sub(offset);
+        let rwnd_room = self.snd_wnd.saturating_sub(self.flight_size()) as usize;
+        let before = self.snd_max;
+        if available > 0 && rwnd_room > 0 {
+            self.sws_override = true;
+            let saved = self.win.cwnd;
+            self.win.cwnd = self.pipe() + self.snd_mss;
+            let n = self.send_data(now, buf);
+            self.win.cwnd = saved;
+            if let Some(n) = n {
+                self.tlp = super::rack::Tlp {
+                    end_seq: Some(self.snd_max),
+                    is_retrans: false,
+                    dsacked: false,
+                };
+                self.emit(
+                    now,
+                    EventKind::LossProbe {
+                        seq: before,
+                        retransmission: false,
+                    },
+                );
+                self.arm_rto(now);
+                return Some(n);
+            }
+        }
+        let i = self.board.last_index()?;
+        let seg = *self.board.get(i)?;
+        if seg.sacked {
+            return None;
+        }
+        let data = seg.len() - u32::from(seg.fin);
+        if data > self.snd_mss {
+            self.board.fit(i, data - self.snd_mss);
+        }
+        let i = self.board.last_index()?;
+        let seq = self.board.get(i)?.start;
+        let n = self.retransmit_entry(now, buf, i, RetransmitCause::Tlp)?;
+        self.tlp = super::rack::Tlp {
+            end_seq: Some(self.snd_max),
+            is_retrans: true,
+            dsacked: false,
+        };
+        self.emit(
+            now,
+            EventKind::LossProbe {
+                seq,
+                retransmission: true,
+            },
+        );
+        self.arm_rto(now);
+        Some(n)
+    }
+
+    /// New data within the send window, the congestion window, Nagle
+    /// (RFC 896) and sender SWS avoidance (RFC 9293 §3.8.6.2.1).
     fn send_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let offset = self.buffer_offset(self.snd_nxt);
         let available = self.snd_buf.len().saturating_sub(offset);
         let fin_pending = self.fin_unsent();
+        let flight = self.flight_size();
         if available == 0 && !fin_pending {
             self.timers.clear(TimerKind::Persist);
             self.update_limited_clocks(now, false, false);
+            // Draft-cheng §3.4: out of data with room in the window.
+            if self.pipe() < self.win.cwnd && self.board.next_lost().is_none() {
+                self.rate.on_app_limited(self.pipe());
+            }
             return None;
         }
-        let flight = self.flight_size();
-        // RFC 3042: limited transmit lets up to two segments beyond cwnd go
-        // out on the first two duplicate ACKs.
-        let extra = if self.config.limited_transmit && !self.recovery.in_recovery() {
-            self.recovery.dupacks().min(2) * self.snd_mss
-        } else {
-            0
-        };
-        let cwnd_room = (self.win.cwnd + extra).saturating_sub(flight) as usize;
+        // RFC 3042: duplicate ACKs take segments out of the pipe, which lets
+        // new data go out — limited transmit — at most two segments' worth
+        // before recovery, none when it is turned off.
+        let mut used = self.pipe();
+        if self.win.ca_state == CaState::Disorder {
+            let allowance = if self.config.limited_transmit {
+                self.dupacks.count().min(2) * self.snd_mss
+            } else {
+                0
+            };
+            used = used.max(flight.saturating_sub(allowance));
+        }
+        let cwnd_room = self.win.cwnd.saturating_sub(used) as usize;
         let rwnd_room = self.snd_wnd.saturating_sub(flight) as usize;
         let mss = self.snd_mss as usize;
-        let len = available.min(mss).min(cwnd_room).min(rwnd_room);
-        let retransmission = self.snd_nxt.before(self.snd_max);
+        // With segmentation offload a super-segment of whole MSS-sized
+        // pieces (the tail may be short when it ends the queued data).
+        let unit = if self.tso_max as usize > mss {
+            self.tso_max as usize / mss * mss
+        } else {
+            mss
+        };
+        let mut len = available.min(unit).min(cwnd_room).min(rwnd_room);
+        if len > mss && len < available {
+            len = len / mss * mss;
+        }
         let all_queued = len == available;
         let fin = fin_pending && all_queued && self.fin_seq == Some(self.snd_nxt + len as u32);
 
@@ -226,7 +381,7 @@ impl Connection {
             }
             return None;
         }
-        if len > 0 && !retransmission && len < mss && !self.sws_override {
+        if len > 0 && len < mss && !self.sws_override {
             // Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4).
             let nagle_ok = self.config.nodelay || flight == 0 || fin;
             let push_all = all_queued && nagle_ok;
@@ -241,7 +396,7 @@ impl Connection {
         }
         self.sws_override = false;
 
-        if !retransmission && flight == 0 {
+        if flight == 0 {
             self.restart_after_idle(now);
         }
         let seq = self.snd_nxt;
@@ -253,39 +408,43 @@ impl Connection {
             data: (len > 0).then_some((offset, len)),
             syn_options: false,
         };
-        let n = self.emit_segment(now, buf, &mut out)?;
+        // RFC 3168 §6.1.2: CWR on the first new data after a reduction;
+        // §6.1.5: ECT only on new data, never on retransmissions.
+        let cwr = self.ecn_ok && self.cwr_pending && len > 0;
+        self.tx_cwr = cwr;
+        let n = self.emit_segment(now, buf, &mut out);
+        self.tx_cwr = false;
+        let n = n?;
+        if cwr {
+            self.cwr_pending = false;
+        }
+        self.last_tx_ect = self.ecn_ok && len > 0;
         let len = out.data.map_or(0, |(_, len)| len);
         let fin = out.control == Control::Fin;
+        let snapshot = self.rate.on_send(now, self.board.is_empty());
+        self.board.push(seq, len as u32, fin, now, snapshot);
         self.snd_nxt = seq + len as u32 + u32::from(fin);
         if self.snd_nxt.after(self.snd_max) {
             self.snd_max = self.snd_nxt;
         }
-        if retransmission {
-            let cause = self.go_back_cause;
-            self.note_retransmission(now, seq, len as u32, cause);
-        } else {
-            self.stats.bytes_sent += len as u64;
-            if len > 0 {
-                self.last_send = now;
-                self.stats.last_data_sent = Some(now);
-                if self.rtt_timed.is_none() {
-                    // Time one segment per round trip (RFC 6298 §3, Karn).
-                    self.rtt_timed = Some(TimedSegment {
-                        seq,
-                        sent: now,
-                        delivered: self.stats.delivered,
-                    });
-                }
-            }
+        if matches!(self.win.ca_state, CaState::Recovery | CaState::Cwr) {
+            self.prr.on_send(len as u32 + u32::from(fin));
+        }
+        self.stats.bytes_sent += len as u64;
+        if len > 0 {
+            self.last_send = now;
+            self.stats.last_data_sent = Some(now);
         }
         if self.stats.busy_since.is_none() {
             self.stats.busy_since = Some(now);
         }
+        self.pace(now, n);
         self.timers.clear(TimerKind::Persist);
         // RFC 6298 §5.1: start the timer if it is not running.
         if !self.timers.is_set(TimerKind::Retransmit) {
             self.arm_rto(now);
         }
+        self.schedule_loss_probe(now);
         Some(n)
     }
 
@@ -436,6 +595,18 @@ impl Connection {
                 options.sack_blocks = self.sack_blocks();
             }
         }
+        // RFC 3168 §6.1.1: an ECN-setup SYN carries ECE and CWR, the
+        // SYN-ACK ECE; afterwards ECE echoes CE (§6.1.3), CWR answers ECE.
+        let (ece, cwr) = if out.control == Control::Syn {
+            if out.ack {
+                (self.ecn_ok, false)
+            } else {
+                let ask = self.config.ecn == super::config::EcnMode::On;
+                (ask, ask)
+            }
+        } else {
+            (self.ecn_ok && self.ece_pending && out.ack, self.tx_cwr)
+        };
         let repr = TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -443,8 +614,8 @@ impl Connection {
             ack: out.ack.then_some(self.rcv_nxt),
             control: out.control,
             psh: out.psh,
-            ece: false,
-            cwr: false,
+            ece,
+            cwr,
             window,
             urgent: None,
             options,
@@ -455,7 +626,11 @@ impl Connection {
         let budget = usize::from(self.mss_limit) + 20;
         if let Some((offset, len)) = out.data {
             let room = budget.saturating_sub(repr.header_len()).max(1);
-            if len > room {
+            if len > room && self.tso_max as usize >= len {
+                // A TSO super-segment: the link cuts it into `room`-byte
+                // segments, each with this header (Linux `gso_size`).
+                self.last_tx_gso = u16::try_from(room).ok();
+            } else if len > room {
                 out.data = Some((offset, room));
                 out.control = Control::None;
             }
@@ -470,6 +645,9 @@ impl Connection {
             self.stats.data_segs_out += 1;
         }
         if out.ack {
+            if self.sack_ok {
+                self.dsack_pending = None;
+            }
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
             self.segs_since_ack = 0;
@@ -483,7 +661,13 @@ impl Connection {
     fn sack_blocks(&self) -> SackBlocks {
         let mut blocks = SackBlocks::default();
         let max = if self.ts_ok { 3 } else { SackBlocks::MAX };
-        for (start, end) in self.rcv_buf.sack_ranges().take(max) {
+        // RFC 2883 §4: a D-SACK block goes first.
+        let mut room = max;
+        if let Some((left, right)) = self.dsack_pending {
+            blocks.push(SackBlock { left, right });
+            room -= 1;
+        }
+        for (start, end) in self.rcv_buf.sack_ranges().take(room) {
             blocks.push(SackBlock {
                 left: self.rcv_nxt + start as u32,
                 right: self.rcv_nxt + end as u32,

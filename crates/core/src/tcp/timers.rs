@@ -26,10 +26,19 @@ pub enum TimerKind {
     FinWait2,
     /// RFC 1191 §6.3: forget a lowered path MTU after a while.
     PmtuExpire,
+    /// RFC 8985 §6.3 RACK reordering timer.
+    Reorder,
+    /// RFC 8985 §7.2 tail loss probe timeout (PTO).
+    LossProbe,
+    /// Pacing: the next data segment may leave.
+    Pacing,
 }
 
 impl TimerKind {
-    const ALL: [TimerKind; 7] = [
+    /// Firing order when several are due at once: a loss probe due with
+    /// the RTO goes first and pushes it back (RFC 8985 §7.2 PTO ≤ RTO).
+    const ALL: [TimerKind; 10] = [
+        TimerKind::LossProbe,
         TimerKind::Retransmit,
         TimerKind::Persist,
         TimerKind::DelayedAck,
@@ -37,6 +46,8 @@ impl TimerKind {
         TimerKind::TimeWait,
         TimerKind::FinWait2,
         TimerKind::PmtuExpire,
+        TimerKind::Reorder,
+        TimerKind::Pacing,
     ];
 
     fn index(self) -> usize {
@@ -48,6 +59,9 @@ impl TimerKind {
             TimerKind::TimeWait => 4,
             TimerKind::FinWait2 => 5,
             TimerKind::PmtuExpire => 6,
+            TimerKind::Reorder => 7,
+            TimerKind::LossProbe => 8,
+            TimerKind::Pacing => 9,
         }
     }
 }
@@ -55,7 +69,7 @@ impl TimerKind {
 /// Deadlines, one slot per [`TimerKind`].
 #[derive(Debug, Clone, Default)]
 pub struct Timers {
-    deadlines: [Option<Instant>; 7],
+    deadlines: [Option<Instant>; 10],
 }
 
 impl Timers {
@@ -76,7 +90,7 @@ impl Timers {
     }
 
     pub fn clear_all(&mut self) {
-        self.deadlines = [None; 7];
+        self.deadlines = [None; 10];
     }
 
     /// The earliest deadline.
@@ -114,6 +128,9 @@ impl Connection {
                 TimerKind::Keepalive => self.on_keepalive(now),
                 TimerKind::TimeWait => self.enter_closed(now),
                 TimerKind::PmtuExpire => self.pmtu_expired(now),
+                TimerKind::Reorder => self.on_reorder_timeout(now),
+                TimerKind::LossProbe => self.on_loss_probe(now),
+                TimerKind::Pacing => {}
                 TimerKind::FinWait2 => {
                     if self.state == State::FinWait2 {
                         self.enter_closed(now)
@@ -157,7 +174,7 @@ impl Connection {
     /// below by 200 ms and above by the maximum RTO as Linux does.
     fn persist_interval(&self) -> Duration {
         let base = self.rtt.base_rto().max(Duration::from_millis(200));
-        let shift = self.persist_probes.min(16);
+        let shift = self.persist_backoff.min(16);
         let scaled = base.saturating_mul(1u32 << shift);
         scaled.min(self.config.max_rto)
     }
@@ -235,26 +252,54 @@ impl Connection {
             return;
         }
 
-        // RFC 5681 §3.1 eq. 4: ssthresh only on the first timeout of a segment.
+        // RFC 5681 §3.1 eq. 4: ssthresh only on the first timeout of a
+        // segment (Linux `tcp_enter_loss`: not again while in Loss).
         let before = (self.win.cwnd, self.win.ssthresh);
-        if self.retransmits == 1 {
-            self.win.prior_cwnd = self.win.cwnd;
-            self.win.prior_ssthresh = self.win.ssthresh;
+        if self.win.ca_state != CaState::Loss || self.retransmits == 1 {
+            if self.win.ca_state != CaState::Loss {
+                // A new undo episode, unless fast recovery already began one.
+                if self.win.ca_state != CaState::Recovery || self.undo_marker.is_none() {
+                    self.undo_marker = Some(self.snd_una);
+                    self.undo_retrans = 0;
+                    self.retrans_stamp = None;
+                }
+                self.win.prior_cwnd = self.win.cwnd;
+                self.win.prior_ssthresh = self.win.ssthresh;
+            }
+            self.fill_window();
+            // RFC 5681 eq. (4): ssthresh from FlightSize, not pipe.
             self.win.bytes_in_flight = self.flight_size();
-            self.win.ssthresh = self.cc.ssthresh(&self.win, now);
+            self.win.ssthresh = self.cc.ssthresh(&self.win, now).max(2 * self.snd_mss);
         }
         // RFC 5681 §3.1: the loss window is one segment.
         self.win.cwnd = self.snd_mss;
         self.cc.cwnd_event(&mut self.win, CwndEvent::Loss, now);
         self.win.cwnd = self.win.cwnd.max(self.snd_mss);
         self.note_cwnd(now, before, CwndCause::Rto);
-        // RFC 6582 §3.2 step 1 (after a timeout, `recover` = highest sent)
-        // and go-back-N from snd_una.
-        self.recovery.on_rto(self.snd_max);
+        // RFC 6582 §3.2 step 1 (`recover` = highest sent), and every
+        // unSACKed segment is lost (RFC 6675 §5.1, Linux `tcp_enter_loss`).
+        self.dupacks.on_rto(self.snd_max);
+        self.reno_sacked = 0;
+        let first = self.board.first().map_or(self.snd_una, |s| s.start);
+        let bytes = self.board.mark_all_lost(RetransmitCause::Rto);
+        self.stats.bytes_lost += u64::from(bytes);
+        if bytes > 0 {
+            self.emit(
+                now,
+                EventKind::LossDetected {
+                    seq: first,
+                    bytes,
+                    by: RetransmitCause::Rto,
+                },
+            );
+        }
+        self.high_seq = self.snd_max;
+        self.tlp = Default::default();
+        self.tlp_pending = false;
+        self.timers.clear(TimerKind::LossProbe);
+        self.timers.clear(TimerKind::Reorder);
         self.set_ca_state(now, CaState::Loss);
-        self.snd_nxt = self.snd_una;
-        self.go_back_cause = RetransmitCause::Rto;
-        self.retransmit_head = None;
+        self.note_cc_mode(now);
         self.arm_rto(now);
     }
 
@@ -270,6 +315,7 @@ impl Connection {
         }
         if self.snd_wnd == 0 {
             self.persist_probes += 1;
+            self.persist_backoff += 1;
             self.probe_pending = Some(ProbeKind::ZeroWindow);
         } else {
             // SWS override (RFC 9293 §3.8.6.2.1): send what fits now.

@@ -24,6 +24,8 @@ pub struct Seg {
     pub ack: Option<SeqNum>,
     pub control: Control,
     pub psh: bool,
+    pub ece: bool,
+    pub cwr: bool,
     pub window: u16,
     pub options: TcpOptions,
     pub payload: Vec<u8>,
@@ -51,6 +53,8 @@ pub struct PeerSeg {
     pub window: u16,
     pub options: TcpOptions,
     pub payload: Vec<u8>,
+    pub ece: bool,
+    pub cwr: bool,
 }
 
 impl PeerSeg {
@@ -62,6 +66,8 @@ impl PeerSeg {
             window: 65_535,
             options: TcpOptions::default(),
             payload: payload.to_vec(),
+            ece: false,
+            cwr: false,
         }
     }
 
@@ -79,6 +85,31 @@ impl PeerSeg {
         self
     }
 
+    /// SACK blocks, most recent first (RFC 2018 §4).
+    pub fn with_sack(mut self, blocks: &[(SeqNum, SeqNum)]) -> PeerSeg {
+        for &(left, right) in blocks {
+            self.options
+                .sack_blocks
+                .push(daytona_wire::tcp::SackBlock { left, right });
+        }
+        self
+    }
+
+    pub fn with_ack(mut self, ack: SeqNum) -> PeerSeg {
+        self.ack = Some(ack);
+        self
+    }
+
+    pub fn with_ece(mut self) -> PeerSeg {
+        self.ece = true;
+        self
+    }
+
+    pub fn with_cwr(mut self) -> PeerSeg {
+        self.cwr = true;
+        self
+    }
+
     pub fn with_ts(mut self, tsval: u32, tsecr: u32) -> PeerSeg {
         self.options.timestamps = Some(Timestamps { tsval, tsecr });
         self
@@ -92,8 +123,8 @@ impl PeerSeg {
             ack: self.ack,
             control: self.control,
             psh: !self.payload.is_empty(),
-            ece: false,
-            cwr: false,
+            ece: self.ece,
+            cwr: self.cwr,
             window: self.window,
             urgent: None,
             options: self.options,
@@ -122,6 +153,8 @@ pub fn config() -> TcpConfig {
         // Fixed sizes, so scripts see the windows they set up.
         recv_buffer_max: None,
         send_buffer_max: None,
+        // Scripts check RFC 5681 arithmetic; CUBIC has its own tests.
+        congestion_control: "newreno".to_string(),
         ..TcpConfig::default()
     }
 }
@@ -139,6 +172,7 @@ pub fn params(config: TcpConfig) -> ConnParams {
         config,
         cc,
         ts_offset: 0,
+        tso_max: 0,
     }
 }
 
@@ -183,6 +217,8 @@ impl Harness {
             window: 65_535,
             options: peer_options,
             payload: vec![],
+            ece: false,
+            cwr: false,
         });
         let ack = h.recv_one();
         assert_eq!(ack.ack, Some(IRS + 1));
@@ -209,6 +245,8 @@ impl Harness {
                 ack: repr.ack,
                 control: repr.control,
                 psh: repr.psh,
+                ece: repr.ece,
+                cwr: repr.cwr,
                 window: repr.window,
                 options: repr.options,
                 payload: repr.payload.to_vec(),

@@ -46,6 +46,8 @@ fn handshake_negotiates_options_and_establishes() {
             ..TcpOptions::default()
         },
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     assert_eq!(h.conn.state(), State::Established);
     let ack = h.recv_one();
@@ -80,6 +82,8 @@ fn options_the_peer_did_not_offer_are_not_used() {
         window: 1000,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     let info = h.conn.info(h.now);
     assert!(!info.options.timestamps && !info.options.sack && !info.options.window_scale);
@@ -106,6 +110,8 @@ fn passive_open_answers_syn_with_syn_ack_and_establishes_on_ack() {
             ..TcpOptions::default()
         },
         payload: vec![],
+        ece: false,
+        cwr: false,
     };
     let conn = Connection::accept(params(TcpConfig::default()), &syn.repr(), now);
     let mut h = Harness::wrap(conn, now);
@@ -134,6 +140,8 @@ fn lost_syn_ack_is_resent_when_the_syn_is_retransmitted() {
         window: 29_200,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     };
     let conn = Connection::accept(params(config()), &syn.repr(), now);
     let mut h = Harness::wrap(conn, now);
@@ -159,6 +167,8 @@ fn simultaneous_open_reaches_established() {
             ..TcpOptions::default()
         },
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     assert_eq!(h.conn.state(), State::SynReceived);
     let syn_ack = h.recv_one();
@@ -174,6 +184,8 @@ fn simultaneous_open_reaches_established() {
         window: 65_535,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     let ack = h.recv_one();
     assert_eq!((ack.seq, ack.ack), (ISS + 1, Some(IRS + 1)));
@@ -204,6 +216,8 @@ fn syn_ack_with_bad_ack_gets_rst_and_connection_stays() {
         window: 65_535,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     let rst = h.recv_one();
     // RFC 9293 §3.10.7.3: <SEQ=SEG.ACK><CTL=RST>.
@@ -353,6 +367,8 @@ fn syn_in_established_draws_a_challenge_ack() {
         window: 100,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     // RFC 5961 §4.2.
     assert_eq!(h.conn.state(), State::Established);
@@ -514,6 +530,8 @@ fn shutdown_during_the_handshake_sends_queued_data_then_fin() {
         window: 65_535,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     });
     assert_eq!(h.conn.state(), State::FinWait1);
     let segs = h.recv();
@@ -554,4 +572,63 @@ fn cookie_connection_accepts_out_of_order_data_within_the_offered_window() {
     }));
     h.send(PeerSeg::data(IRS + 1, ISS + 1, &[1; 1000]));
     assert_eq!(h.conn.recv_available(), 2000);
+}
+
+#[test]
+fn handshake_completed_after_a_duplicate_syn_sends_data_after_the_syn() {
+    // The peer's SYN is retransmitted (our SYN-ACK is resent), and the ACK
+    // of the first SYN-ACK arrives before we transmit again: the first data
+    // byte must still be ISS+1, not a repeat of the SYN's sequence number.
+    let now = Instant::from_secs(1);
+    let syn = PeerSeg {
+        seq: IRS,
+        ack: None,
+        control: Control::Syn,
+        window: 29_200,
+        options: TcpOptions::default(),
+        payload: vec![],
+        ece: false,
+        cwr: false,
+    };
+    let conn = Connection::accept(params(config()), &syn.repr(), now);
+    let mut h = Harness::wrap(conn, now);
+    h.recv_one();
+    h.send(syn.clone());
+    h.send(PeerSeg::ack(IRS + 1, ISS + 1));
+    assert_eq!(h.conn.state(), State::Established);
+    h.write(b"hello");
+    let segs = h.recv();
+    let data: Vec<&Seg> = segs.iter().filter(|s| !s.payload.is_empty()).collect();
+    assert_eq!(data.len(), 1, "{segs:#?}");
+    assert_eq!(data[0].seq, ISS + 1);
+    assert_eq!(data[0].control, Control::None);
+    assert_eq!(data[0].payload, b"hello");
+}
+
+#[test]
+fn send_sequence_stays_right_when_snd_una_wraps_onto_iss() {
+    // After 2^32 bytes SND.UNA equals ISS again; that must not be read as
+    // "our SYN is unacknowledged". Alias the two directly.
+    let mut h = Harness::established(config());
+    h.write(&pattern(1000));
+    let first = h.recv_one();
+    h.send(PeerSeg::ack(IRS + 1, first.seq + 1000));
+    h.conn.iss = h.conn.snd_una;
+    let una = h.conn.snd_una;
+    h.write(&pattern(3000));
+    let mut got = Vec::new();
+    let mut next = una;
+    while got.len() < 3000 {
+        let segs = h.recv();
+        assert!(!segs.is_empty(), "stalled after {} bytes", got.len());
+        for s in &segs {
+            assert_eq!(s.seq, next);
+            next += s.len() as u32;
+            got.extend_from_slice(&s.payload);
+        }
+        h.send(PeerSeg::ack(IRS + 1, next));
+    }
+    assert_eq!(got, pattern(3000));
+    assert_eq!(h.conn.info(h.now).bytes_acked, 4000);
+    assert_eq!(h.conn.info(h.now).unacked, 0);
 }

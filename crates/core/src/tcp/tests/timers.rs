@@ -170,9 +170,20 @@ fn pmtu_decrease_shrinks_the_mss_and_resends_without_congestion_response() {
     );
     h.drain_events();
     assert!(h.events.contains(&EventKind::MssChange { mss: 960 }));
-    let sizes: Vec<usize> = h.recv().iter().map(Seg::len).collect();
-    assert_eq!(sizes[..4], [960, 960, 960, 960]);
-    assert!(sizes.iter().all(|s| *s <= 960));
+    // Linux `tcp_simple_retransmit`: every segment now too big is resent
+    // in pieces that fit, the whole flight, nothing else.
+    let segs = h.recv();
+    assert!(segs.iter().all(|s| s.len() <= 960), "{segs:?}");
+    let resent: usize = segs.iter().map(Seg::len).sum();
+    assert_eq!(resent, 3 * 1460);
+    assert_eq!(segs[0].seq, ISS + 1);
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        EventKind::LossDetected {
+            by: RetransmitCause::PmtuDecrease,
+            ..
+        }
+    )));
     assert_eq!(h.conn.info(h.now).snd_cwnd, cwnd);
 }
 
@@ -377,6 +388,8 @@ fn syn_ack_is_retransmitted_then_the_half_open_connection_is_dropped() {
         window: 1000,
         options: TcpOptions::default(),
         payload: vec![],
+        ece: false,
+        cwr: false,
     };
     let conn = crate::tcp::Connection::accept(
         params(TcpConfig {
@@ -422,4 +435,35 @@ fn tcp_info_reports_the_connection() {
     assert_eq!(info.segs_in, 3);
     assert_eq!(info.last_ack_recv, Duration::ZERO);
     assert!(info.busy_time >= Duration::from_millis(20));
+}
+
+#[test]
+fn ts_recent_is_replaced_after_24_days_idle() {
+    let mut h = Harness::established_with(
+        TcpConfig {
+            timestamps: true,
+            ..config()
+        },
+        TcpOptions {
+            mss: Some(MSS),
+            timestamps: Some(Timestamps {
+                tsval: 1000,
+                tsecr: 1,
+            }),
+            ..TcpOptions::default()
+        },
+    );
+    // RFC 7323 §5.5: after 24 days idle, the peer's clock may have wrapped
+    // past TS.Recent; the segment is accepted and its timestamp adopted.
+    h.advance(Duration::from_secs(25 * 24 * 3600));
+    h.send(PeerSeg::data(IRS + 1, ISS + 1, b"late").with_ts(500, 0));
+    let ack = h.recv_one();
+    assert_eq!(ack.ack, Some(IRS + 5));
+    assert_eq!(ack.options.timestamps.unwrap().tsecr, 500);
+    // And PAWS works again from the new TS.Recent.
+    h.send(PeerSeg::data(IRS + 5, ISS + 1, b"next").with_ts(501, 0));
+    assert_eq!(h.recv_one().options.timestamps.unwrap().tsecr, 501);
+    h.send(PeerSeg::data(IRS + 9, ISS + 1, b"old!").with_ts(400, 0));
+    assert_eq!(h.recv_one().ack, Some(IRS + 9));
+    assert_eq!(h.read_all(), b"latenext");
 }

@@ -279,3 +279,30 @@ fn zero_window_still_processes_acks() {
     assert_eq!(h.conn.send_queued(), 0);
     assert_eq!(h.conn.recv_available(), 1000);
 }
+
+#[test]
+fn answered_zero_window_probes_keep_backing_off() {
+    // Linux keeps `icsk_backoff` while the window stays closed: a peer that
+    // answers every probe with a zero window is probed ever more slowly,
+    // not every 200 ms forever.
+    let mut h = Harness::established(config());
+    h.send(PeerSeg::ack(IRS + 1, ISS + 1).with_window(0));
+    h.write(b"blocked");
+    h.recv_nothing();
+    let mut intervals = Vec::new();
+    for _ in 0..6 {
+        intervals.push(h.fire_next_timer());
+        let probe = h.recv_one();
+        assert!(probe.payload.is_empty());
+        h.send(PeerSeg::ack(IRS + 1, ISS + 1).with_window(0));
+    }
+    for w in intervals.windows(2) {
+        assert_eq!(w[1], w[0] * 2, "doubling: {intervals:?}");
+    }
+    // Answered probes never time the connection out.
+    assert_eq!(h.conn.error(), None);
+    // Once the window opens, the backoff is forgotten.
+    h.send(PeerSeg::ack(IRS + 1, ISS + 1).with_window(1000));
+    assert_eq!(h.recv_one().payload, b"blocked");
+    assert_eq!(h.conn.persist_backoff, 0);
+}

@@ -151,3 +151,19 @@ fn malformed_scenarios_name_the_problem() {
         .to_string();
     assert!(e.contains("nonesuch") && e.contains("newreno"), "{e}");
 }
+
+#[test]
+fn shipped_example_scenarios_load_and_run() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("scenarios directory") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let r = run(&s);
+            assert!(!r.flows.is_empty(), "{}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "{n} scenarios");
+}

@@ -31,6 +31,9 @@ pub struct SimArgs {
     /// Bottleneck rate (kbit, mbit, gbit).
     #[arg(long, default_value = "100mbit", value_parser = units::parse_rate)]
     rate: u64,
+    /// Rate of the return (ACK) path, for asymmetric links; default: --rate.
+    #[arg(long, value_parser = units::parse_rate)]
+    ack_rate: Option<u64>,
     /// Base round-trip time of the path (us, ms, s).
     #[arg(long, default_value = "40ms", value_parser = units::parse_duration)]
     rtt: Duration,
@@ -79,7 +82,7 @@ pub struct SimArgs {
     out: Option<PathBuf>,
     /// A TOML scenario (topology, link, flows); link and flow flags are
     /// then not allowed.
-    #[arg(long, conflicts_with_all = ["rate", "rtt", "loss", "ack_loss", "queue", "aqm", "cc", "bytes", "flows", "reorder", "reorder_delay", "duplicate", "corrupt", "jitter", "trace", "mtu", "buffer"])]
+    #[arg(long, conflicts_with_all = ["rate", "ack_rate", "rtt", "loss", "ack_loss", "queue", "aqm", "cc", "bytes", "flows", "reorder", "reorder_delay", "duplicate", "corrupt", "jitter", "trace", "mtu", "buffer"])]
     scenario: Option<PathBuf>,
 }
 
@@ -134,7 +137,11 @@ fn scenario_from_flags(a: &SimArgs, registry: &CcRegistry) -> Result<Scenario, S
         jitter: a.jitter,
         ..a.impair.apply(&bottleneck, false)
     };
-    let reverse = a.impair.apply(&bottleneck, true);
+    let mut reverse = a.impair.apply(&bottleneck, true);
+    if let Some(r) = a.ack_rate {
+        reverse.rate_bps = Some(r);
+        reverse.trace = None;
+    }
     let buffer = a.buffer;
     let flows = (0..a.flows)
         .map(|i| FlowDef {

@@ -58,6 +58,13 @@ fn describe(s: &Scenario) -> String {
     if f.burst.is_some() {
         extra += ", bursty loss";
     }
+    let back = s.reverse.capacity_bps();
+    if back != f.capacity_bps() {
+        extra += &format!(
+            ", ACK path {}",
+            back.map_or("unlimited".into(), |b| rate(b as f64))
+        );
+    }
     format!(
         "{topo}, {capacity}, RTT {} ms, queue {queue} {aqm}{extra}, seed {}",
         s.rtt.as_millis(),

@@ -255,6 +255,18 @@ impl Sim {
         &self.links[l.0].model
     }
 
+    /// Events the stacks dropped because their queues overflowed between
+    /// two drains (0 means the log is complete).
+    pub fn events_dropped(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|n| match n {
+                Node::Host(s) => s.counters().events_dropped,
+                Node::Router { .. } => 0,
+            })
+            .sum()
+    }
+
     /// Every link's name, by [`LinkId`].
     pub fn link_names(&self) -> Vec<String> {
         self.links.iter().map(|l| l.name.clone()).collect()
@@ -262,11 +274,6 @@ impl Sim {
 
     pub fn link_name(&self, l: LinkId) -> &str {
         &self.links[l.0].name
-    }
-
-    /// The first link leaving `h` (a point-to-point host has one).
-    pub fn link_from(&self, h: HostId) -> Option<LinkId> {
-        self.links.iter().position(|l| l.from == h).map(LinkId)
     }
 
     /// Runs the event loop to wake at `t` even if nothing else happens then.

@@ -69,6 +69,7 @@ fn dumbbell_with_every_workload_completes_exactly() {
     assert!(r.flows[0].rtt_quantile(0.0).unwrap() < Duration::from_millis(60));
     assert!(!r.flows[0].samples.is_empty());
     assert!(r.log.iter().any(|e| matches!(e, LogEntry::Link { .. })));
+    assert_eq!(r.events_dropped, 0, "the event log is complete");
     assert!(!r.capture.is_empty());
 }
 

@@ -47,7 +47,11 @@ impl fmt::Display for SimError {
             SimError::BadLink(e) => write!(f, "bad link parameters: {e}"),
             SimError::BadScenario(e) => write!(f, "bad scenario: {e}"),
             SimError::Stalled { steps, now } => {
-                write!(f, "simulation stalled after {steps} steps at {now}")
+                write!(
+                    f,
+                    "the run did not finish: stopped after {steps} steps at virtual time {now} \
+                     (time limit reached, or nothing left that could happen)"
+                )
             }
         }
     }

@@ -48,29 +48,16 @@ struct TransferArgs {
     /// One-way propagation delay (us, ms, s).
     #[arg(long, default_value = "10ms", value_parser = units::parse_duration)]
     delay: Duration,
-    /// Random loss on the data path (percent).
-    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
-    loss: f64,
-    /// Random loss on the ACK path (percent).
-    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
-    ack_loss: f64,
-    /// Frames held back by 2 ms (percent).
-    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
-    reorder: f64,
-    /// Frames delivered twice (percent).
-    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
-    duplicate: f64,
-    /// Frames with one bit flipped (percent).
-    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
-    corrupt: f64,
+    #[command(flatten)]
+    impair: sim::RandomImpairments,
     /// Bottleneck queue in bytes.
     #[arg(long, default_value = "1MiB", value_parser = units::parse_size)]
     queue: u64,
     /// Fix the send and receive buffer of each connection at this size
     /// (bounds the window; like SO_SNDBUF/SO_RCVBUF). Default: autotuned
     /// as Linux, receive 128 KiB up to 6 MiB, send 1 MiB up to 4 MiB.
-    #[arg(long, value_parser = units::parse_size)]
-    buffer: Option<u64>,
+    #[arg(long, value_parser = sim::parse_buffer)]
+    buffer: Option<usize>,
     /// Congestion controller of the sender.
     #[arg(long, default_value = "cubic")]
     cc: String,
@@ -82,18 +69,14 @@ struct TransferArgs {
     seed: u64,
 }
 
-fn impairment(a: &TransferArgs, loss: f64) -> Impairment {
-    Impairment {
+fn impairment(a: &TransferArgs, ack_path: bool) -> Impairment {
+    let base = Impairment {
         delay: a.delay,
         rate_bps: Some(a.rate),
         queue_bytes: Some(a.queue as usize),
-        loss,
-        duplicate: a.duplicate,
-        reorder: a.reorder,
-        reorder_delay: Duration::from_millis(2),
-        corrupt: a.corrupt,
         ..Impairment::default()
-    }
+    };
+    a.impair.apply(&base, ack_path)
 }
 
 fn run_transfer(a: &TransferArgs) -> Result<(), String> {
@@ -109,11 +92,7 @@ fn run_transfer(a: &TransferArgs) -> Result<(), String> {
         return Err(format!("MTU {} is not within 576..=65535", a.mtu));
     }
     let mut receiver = TcpConfig::default();
-    if let Some(size) = a.buffer {
-        let buffer = usize::try_from(size).map_err(|_| "buffer too large".to_string())?;
-        if !(1..=1 << 30).contains(&buffer) {
-            return Err(format!("buffer {size} is not within 1 B..=1 GiB"));
-        }
+    if let Some(buffer) = a.buffer {
         receiver.send_buffer = buffer;
         receiver.recv_buffer = buffer;
         receiver.send_buffer_max = None;
@@ -127,8 +106,8 @@ fn run_transfer(a: &TransferArgs) -> Result<(), String> {
         bytes: a.bytes,
         seed: a.seed,
         mtu: a.mtu,
-        forward: impairment(a, a.loss),
-        reverse: impairment(a, a.ack_loss),
+        forward: impairment(a, false),
+        reverse: impairment(a, true),
         sender,
         receiver,
         ..TransferSpec::default()
@@ -141,7 +120,7 @@ fn run_transfer(a: &TransferArgs) -> Result<(), String> {
         a.bytes,
         a.rate,
         a.delay,
-        a.loss * 100.0,
+        a.impair.loss * 100.0,
         a.cc,
         a.seed
     );

@@ -47,7 +47,11 @@ impl fmt::Display for SimError {
             SimError::BadLink(e) => write!(f, "bad link parameters: {e}"),
             SimError::BadScenario(e) => write!(f, "bad scenario: {e}"),
             SimError::Stalled { steps, now } => {
-                write!(f, "simulation stalled after {steps} steps at {now}")
+                write!(
+                    f,
+                    "the run did not finish: stopped after {steps} steps at virtual time {now} \
+                     (time limit reached, or nothing left that could happen)"
+                )
             }
         }
     }
@@ -255,6 +259,18 @@ impl Sim {
         &self.links[l.0].model
     }
 
+    /// Events the stacks dropped because their queues overflowed between
+    /// two drains (0 means the log is complete).
+    pub fn events_dropped(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|n| match n {
+                Node::Host(s) => s.counters().events_dropped,
+                Node::Router { .. } => 0,
+            })
+            .sum()
+    }
+
     /// Every link's name, by [`LinkId`].
     pub fn link_names(&self) -> Vec<String> {
         self.links.iter().map(|l| l.name.clone()).collect()
@@ -262,11 +278,6 @@ impl Sim {
 
     pub fn link_name(&self, l: LinkId) -> &str {
         &self.links[l.0].name
-    }
-
-    /// The first link leaving `h` (a point-to-point host has one).
-    pub fn link_from(&self, h: HostId) -> Option<LinkId> {
-        self.links.iter().position(|l| l.from == h).map(LinkId)
     }
 
     /// Runs the event loop to wake at `t` even if nothing else happens then.

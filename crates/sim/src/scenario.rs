@@ -178,6 +178,8 @@ pub struct ScenarioReport {
     pub steps: u64,
     /// Ordered event log (empty unless `record_events`).
     pub log: Vec<LogEntry>,
+    /// Stack events lost to full event queues (0: the log is complete).
+    pub events_dropped: u64,
     /// Bottleneck frames (empty unless `capture`).
     pub capture: Vec<Captured>,
     /// The bottleneck links, forward and reverse.
@@ -400,6 +402,7 @@ impl Scenario {
             elapsed: sim.now() - start,
             steps: sim.steps(),
             log: sim.take_log(),
+            events_dropped: sim.events_dropped(),
             capture: sim.take_capture(),
             bottleneck,
             host_names,

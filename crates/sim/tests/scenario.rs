@@ -69,6 +69,7 @@ fn dumbbell_with_every_workload_completes_exactly() {
     assert!(r.flows[0].rtt_quantile(0.0).unwrap() < Duration::from_millis(60));
     assert!(!r.flows[0].samples.is_empty());
     assert!(r.log.iter().any(|e| matches!(e, LogEntry::Link { .. })));
+    assert_eq!(r.events_dropped, 0, "the event log is complete");
     assert!(!r.capture.is_empty());
 }
 
@@ -150,4 +151,20 @@ fn malformed_scenarios_name_the_problem() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("nonesuch") && e.contains("newreno"), "{e}");
+}
+
+#[test]
+fn shipped_example_scenarios_load_and_run() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("scenarios directory") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let r = run(&s);
+            assert!(!r.flows.is_empty(), "{}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "{n} scenarios");
 }

@@ -5,10 +5,13 @@
 //! `--out DIR`, writes the event log, per-flow time series, a pcapng of
 //! the bottleneck and SVG plots.
 
+mod args;
 mod output;
 mod pcap;
 mod plots;
 mod summary;
+
+pub use args::{parse_buffer, RandomImpairments};
 
 use crate::units;
 use daytona_core::cc::CcRegistry;
@@ -28,15 +31,14 @@ pub struct SimArgs {
     /// Bottleneck rate (kbit, mbit, gbit).
     #[arg(long, default_value = "100mbit", value_parser = units::parse_rate)]
     rate: u64,
+    /// Rate of the return (ACK) path, for asymmetric links; default: --rate.
+    #[arg(long, value_parser = units::parse_rate)]
+    ack_rate: Option<u64>,
     /// Base round-trip time of the path (us, ms, s).
     #[arg(long, default_value = "40ms", value_parser = units::parse_duration)]
     rtt: Duration,
-    /// Random loss on the data path (percent).
-    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
-    loss: f64,
-    /// Random loss on the ACK path (percent).
-    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
-    ack_loss: f64,
+    #[command(flatten)]
+    impair: RandomImpairments,
     /// Bottleneck queue: a BDP multiple (1bdp), bytes (256KB) or packets (100pkt).
     #[arg(long, default_value = "1bdp", value_parser = units::parse_queue)]
     queue: QueueSize,
@@ -53,22 +55,13 @@ pub struct SimArgs {
     /// Bulk flows sharing the bottleneck.
     #[arg(long, default_value_t = 1)]
     flows: usize,
-    /// Frames held back by 1 ms on the data path (percent).
-    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
-    reorder: f64,
-    /// Frames delivered twice on the data path (percent).
-    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
-    duplicate: f64,
-    /// Frames with one bit flipped on the data path (percent).
-    #[arg(long, default_value = "0%", value_parser = units::parse_percent)]
-    corrupt: f64,
     /// Uniform extra delay on the data path, up to this (us, ms, s).
     #[arg(long, default_value = "0ms", value_parser = units::parse_duration)]
     jitter: Duration,
     /// Fix each connection's send and receive buffers at this size
     /// (autotuning off, like SO_SNDBUF/SO_RCVBUF).
-    #[arg(long, value_parser = units::parse_size)]
-    buffer: Option<u64>,
+    #[arg(long, value_parser = parse_buffer)]
+    buffer: Option<usize>,
     /// A mahimahi trace for the data path's capacity instead of --rate.
     #[arg(long)]
     trace: Option<PathBuf>,
@@ -89,7 +82,7 @@ pub struct SimArgs {
     out: Option<PathBuf>,
     /// A TOML scenario (topology, link, flows); link and flow flags are
     /// then not allowed.
-    #[arg(long, conflicts_with_all = ["rate", "rtt", "loss", "ack_loss", "queue", "aqm", "cc", "bytes", "flows", "reorder", "duplicate", "corrupt", "jitter", "trace", "mtu", "buffer"])]
+    #[arg(long, conflicts_with_all = ["rate", "ack_rate", "rtt", "loss", "ack_loss", "queue", "aqm", "cc", "bytes", "flows", "reorder", "reorder_delay", "duplicate", "corrupt", "jitter", "trace", "mtu", "buffer"])]
     scenario: Option<PathBuf>,
 }
 
@@ -141,23 +134,15 @@ fn scenario_from_flags(a: &SimArgs, registry: &CcRegistry) -> Result<Scenario, S
         ..Impairment::default()
     };
     let forward = Impairment {
-        loss: a.loss,
-        reorder: a.reorder,
-        duplicate: a.duplicate,
-        corrupt: a.corrupt,
         jitter: a.jitter,
-        ..bottleneck.clone()
+        ..a.impair.apply(&bottleneck, false)
     };
-    let reverse = Impairment {
-        loss: a.ack_loss,
-        ..bottleneck
-    };
-    let buffer = match a.buffer {
-        Some(b) if !(1..=1 << 30).contains(&b) => {
-            return Err(format!("buffer {b} is not within 1 B..=1 GiB"))
-        }
-        b => b.map(|b| b as usize),
-    };
+    let mut reverse = a.impair.apply(&bottleneck, true);
+    if let Some(r) = a.ack_rate {
+        reverse.rate_bps = Some(r);
+        reverse.trace = None;
+    }
+    let buffer = a.buffer;
     let flows = (0..a.flows)
         .map(|i| FlowDef {
             cc: ccs[i % ccs.len()].clone(),

@@ -4,8 +4,9 @@
 
 use daytona_core::time::Instant;
 use daytona_sim::scenario::ScenarioReport;
-use daytona_sim::workload::FlowReport;
+use daytona_sim::workload::{FlowReport, Sample};
 use daytona_wire::{ChecksumMode, Control, Ipv4Packet, TcpPacket, TcpRepr};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::io;
 use std::net::SocketAddrV4;
@@ -44,9 +45,10 @@ pub fn write_all(dir: &Path, r: &ScenarioReport) -> io::Result<Vec<String>> {
         time_sequence(&dir.join(&name), f, r, start)?;
         files.push(name);
     }
-    files.push(windows(dir, r)?);
-    files.push(rtt(dir, r)?);
-    files.push(throughput(dir, r)?);
+    for (name, title, ylabel, series) in CHARTS {
+        line_chart(&dir.join(name), title, ylabel, r, series)?;
+        files.push(name.to_string());
+    }
     Ok(files)
 }
 
@@ -131,24 +133,13 @@ fn time_sequence(
         max_of(t.data.iter().map(|d| d.0).chain(t.acks.iter().map(|a| a.0))).max(1e-3) * 1.02;
     let ymax = max_of(t.data.iter().map(|d| d.2)).max(1.0) * 1.02;
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{} ({}): time-sequence graph", f.name, f.cc),
-            ("sans-serif", 20),
-        )
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0f64..xmax, 0f64..ymax)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("relative sequence number (bytes)")
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .draw()
-        .map_err(err)?;
+    let title = format!("{} ({}): time-sequence graph", f.name, f.cc);
+    let mut chart = new_chart(
+        &root,
+        &title,
+        (xmax, ymax),
+        "relative sequence number (bytes)",
+    )?;
     let blue = colour(0);
     chart
         .draw_series(
@@ -184,44 +175,21 @@ fn time_sequence(
         .map_err(err)?
         .label("retransmission")
         .legend(|(x, y)| Cross::new((x + 10, y), 4, RED.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    finish(chart, &root, SeriesLabelPosition::UpperLeft)
 }
 
-type Points = Vec<(f64, f64)>;
-/// A named line of one flow.
-type Series = (&'static str, Points);
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Area<'b> = DrawingArea<SVGBackend<'b>, plotters::coord::Shift>;
 
-/// A line chart over all flows; `series(flow)` gives the points.
-fn line_chart(
-    path: &Path,
+/// A white chart with a title, time on x from 0 and `ylabel` on y from 0.
+fn new_chart<'a, 'b>(
+    root: &'a Area<'b>,
     title: &str,
+    (xmax, ymax): (f64, f64),
     ylabel: &str,
-    r: &ScenarioReport,
-    series: &dyn Fn(&FlowReport) -> Vec<Series>,
-) -> io::Result<()> {
-    let all: Vec<(String, usize, Points)> = r
-        .flows
-        .iter()
-        .enumerate()
-        .flat_map(|(i, f)| {
-            series(f)
-                .into_iter()
-                .enumerate()
-                .map(move |(k, (what, pts))| (format!("{} {what}", f.name), i * 2 + k, pts))
-        })
-        .collect();
-    let xmax = max_of(all.iter().flat_map(|s| s.2.iter().map(|p| p.0))).max(1e-3) * 1.02;
-    let ymax = max_of(all.iter().flat_map(|s| s.2.iter().map(|p| p.1))).max(1e-9) * 1.05;
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+) -> io::Result<Chart<'a, 'b>> {
     root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 20))
         .margin(10)
         .x_label_area_size(40)
@@ -241,6 +209,54 @@ fn line_chart(
         })
         .draw()
         .map_err(err)?;
+    Ok(chart)
+}
+
+/// Draws the legend and writes the file.
+fn finish<'a, 'b: 'a>(
+    mut chart: Chart<'a, 'b>,
+    root: &Area<'b>,
+    at: SeriesLabelPosition,
+) -> io::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(at)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+type Points = Vec<(f64, f64)>;
+/// A named line of one flow.
+type Series = (&'static str, Points);
+/// The lines a chart draws for one flow.
+type SeriesOf = fn(&FlowReport) -> Vec<Series>;
+
+/// A line chart over all flows; `series(flow)` gives the points.
+fn line_chart(
+    path: &Path,
+    title: &str,
+    ylabel: &str,
+    r: &ScenarioReport,
+    series: SeriesOf,
+) -> io::Result<()> {
+    let all: Vec<(String, usize, Points)> = r
+        .flows
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| {
+            series(f)
+                .into_iter()
+                .enumerate()
+                .map(move |(k, (what, pts))| (format!("{} {what}", f.name), i * 2 + k, pts))
+        })
+        .collect();
+    let xmax = max_of(all.iter().flat_map(|s| s.2.iter().map(|p| p.0))).max(1e-3) * 1.02;
+    let ymax = max_of(all.iter().flat_map(|s| s.2.iter().map(|p| p.1))).max(1e-9) * 1.05;
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    let mut chart = new_chart(&root, title, (xmax, ymax), ylabel)?;
     for (label, c, pts) in all {
         let col = colour(c);
         chart
@@ -249,90 +265,75 @@ fn line_chart(
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    finish(chart, &root, SeriesLabelPosition::UpperRight)
 }
 
-fn windows(dir: &Path, r: &ScenarioReport) -> io::Result<String> {
-    let name = "cwnd.svg";
-    line_chart(
-        &dir.join(name),
+/// One value of each sample against time; `None` leaves the sample out.
+fn sampled(f: &FlowReport, value: impl Fn(&Sample) -> Option<f64>) -> Points {
+    f.samples
+        .iter()
+        .filter_map(|s| Some((s.time.as_secs_f64(), value(s)?)))
+        .collect()
+}
+
+/// The charts over all flows: file, title, y axis, the lines of a flow.
+const CHARTS: [(&str, &str, &str, SeriesOf); 3] = [
+    (
+        "cwnd.svg",
         "congestion window and slow-start threshold",
         "bytes",
-        r,
-        &|f| {
-            let cwnd = f
-                .samples
-                .iter()
-                .map(|s| (s.time.as_secs_f64(), f64::from(s.cwnd)))
-                .collect();
-            let ssthresh = f
-                .samples
-                .iter()
-                .filter(|s| s.ssthresh != u32::MAX)
-                .map(|s| (s.time.as_secs_f64(), f64::from(s.ssthresh)))
-                .collect();
-            vec![("cwnd", cwnd), ("ssthresh", ssthresh)]
-        },
-    )?;
-    Ok(name.into())
-}
-
-fn rtt(dir: &Path, r: &ScenarioReport) -> io::Result<String> {
-    let name = "rtt.svg";
-    line_chart(
-        &dir.join(name),
+        windows,
+    ),
+    (
+        "rtt.svg",
         "round-trip time: samples and smoothed",
         "milliseconds",
-        r,
-        &|f| {
-            let samples = f
-                .rtt_samples
-                .iter()
-                .map(|&(t, rtt)| (t.as_secs_f64(), rtt.as_secs_f64() * 1e3))
-                .collect();
-            let srtt = f
-                .samples
-                .iter()
-                .filter(|s| !s.srtt.is_zero())
-                .map(|s| (s.time.as_secs_f64(), s.srtt.as_secs_f64() * 1e3))
-                .collect();
-            vec![("rtt sample", samples), ("srtt", srtt)]
-        },
-    )?;
-    Ok(name.into())
+        rtts,
+    ),
+    (
+        "throughput.svg",
+        "throughput (acknowledged bytes, 100 ms window)",
+        "Mbit/s",
+        throughput,
+    ),
+];
+
+fn windows(f: &FlowReport) -> Vec<Series> {
+    let ssthresh = sampled(f, |s| {
+        (s.ssthresh != u32::MAX).then_some(f64::from(s.ssthresh))
+    });
+    vec![
+        ("cwnd", sampled(f, |s| Some(f64::from(s.cwnd)))),
+        ("ssthresh", ssthresh),
+    ]
+}
+
+fn rtts(f: &FlowReport) -> Vec<Series> {
+    let samples = f
+        .rtt_samples
+        .iter()
+        .map(|&(t, rtt)| (t.as_secs_f64(), rtt.as_secs_f64() * 1e3))
+        .collect();
+    let srtt = sampled(f, |s| {
+        (!s.srtt.is_zero()).then_some(s.srtt.as_secs_f64() * 1e3)
+    });
+    vec![("rtt sample", samples), ("srtt", srtt)]
 }
 
 /// Throughput over a sliding window of ~100 ms of samples.
-fn throughput(dir: &Path, r: &ScenarioReport) -> io::Result<String> {
-    let name = "throughput.svg";
-    line_chart(
-        &dir.join(name),
-        "throughput (acknowledged bytes, 100 ms window)",
-        "Mbit/s",
-        r,
-        &|f| {
-            let s = &f.samples;
-            let mut pts = Vec::new();
-            let mut j = 0;
-            for i in 0..s.len() {
-                while j < i && (s[i].time - s[j].time).as_secs_f64() > 0.1 {
-                    j += 1;
-                }
-                let dt = (s[i].time - s[j].time).as_secs_f64();
-                if dt > 0.0 {
-                    let bytes = s[i].bytes_acked.saturating_sub(s[j].bytes_acked);
-                    pts.push((s[i].time.as_secs_f64(), bytes as f64 * 8.0 / dt / 1e6));
-                }
-            }
-            vec![("throughput", pts)]
-        },
-    )?;
-    Ok(name.into())
+fn throughput(f: &FlowReport) -> Vec<Series> {
+    let s = &f.samples;
+    let mut pts = Vec::new();
+    let mut j = 0;
+    for i in 0..s.len() {
+        while j < i && (s[i].time - s[j].time).as_secs_f64() > 0.1 {
+            j += 1;
+        }
+        let dt = (s[i].time - s[j].time).as_secs_f64();
+        if dt > 0.0 {
+            let bytes = s[i].bytes_acked.saturating_sub(s[j].bytes_acked);
+            pts.push((s[i].time.as_secs_f64(), bytes as f64 * 8.0 / dt / 1e6));
+        }
+    }
+    vec![("throughput", pts)]
 }

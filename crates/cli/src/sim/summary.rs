@@ -58,6 +58,13 @@ fn describe(s: &Scenario) -> String {
     if f.burst.is_some() {
         extra += ", bursty loss";
     }
+    let back = s.reverse.capacity_bps();
+    if back != f.capacity_bps() {
+        extra += &format!(
+            ", ACK path {}",
+            back.map_or("unlimited".into(), |b| rate(b as f64))
+        );
+    }
     format!(
         "{topo}, {capacity}, RTT {} ms, queue {queue} {aqm}{extra}, seed {}",
         s.rtt.as_millis(),
@@ -143,6 +150,12 @@ pub fn render(s: &Scenario, r: &ScenarioReport, wall: std::time::Duration) -> St
         "  bottleneck              {} frames, {} queue drops, {} AQM drops, {} lost, {} corrupted, max queue {} B",
         b.frames, b.queue_drops, b.aqm_drops, b.lost, b.corrupted, b.max_queue_bytes
     );
+    if r.events_dropped > 0 {
+        println!(
+            "  WARNING                 {} stack events were dropped (event queues full)",
+            r.events_dropped
+        );
+    }
     let virt = r.elapsed.as_secs_f64();
     println!(
         "  virtual time            {virt:.3} s in {:.3} s wall ({:.1}x real time, {} steps)",

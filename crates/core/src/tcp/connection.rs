@@ -275,6 +275,8 @@ pub struct Connection {
     pub(crate) next_send_at: Option<Instant>,
     pub(crate) last_pacing_rate: Option<u64>,
     pub(crate) last_cc_mode: Option<&'static str>,
+    /// The congestion window limited the last transmission decision.
+    pub(crate) cwnd_limited: bool,
     // ECN (RFC 3168).
     pub(crate) ecn_ok: bool,
     /// Set ECE on our ACKs until the peer's CWR (§6.1.3).
@@ -455,6 +457,7 @@ impl Connection {
             next_send_at: None,
             last_pacing_rate: None,
             last_cc_mode: None,
+            cwnd_limited: true,
             ecn_ok: false,
             ece_pending: false,
             cwr_pending: false,

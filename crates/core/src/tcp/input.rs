@@ -567,8 +567,9 @@ impl Connection {
     }
 
     /// Send-buffer autotuning (Linux `tcp_sndbuf_expand`): room for two
-    /// congestion windows, so the application can keep the pipe full while
-    /// a window of data waits for its ACKs.
+    /// congestion windows (the controller's `sndbuf_expand`, 3 for BBR), so
+    /// the application can keep the pipe full while a window of data waits
+    /// for its ACKs.
     pub(crate) fn autotune_send_buffer(&mut self, now: Instant) {
         let Some(max) = self.config.send_buffer_max else {
             return;
@@ -578,7 +579,8 @@ impl Connection {
             .win
             .cwnd
             .max(self.config.initial_cwnd_segments * self.snd_mss);
-        let want = (2 * nr_segs as usize)
+        let factor = self.cc.sndbuf_expand().max(1) as usize;
+        let want = (factor * nr_segs as usize)
             .min(max)
             .min(from.saturating_add(self.buffer_headroom));
         if want > from {

@@ -493,10 +493,17 @@ impl Connection {
             }
             return;
         }
+        let app_limited = self.win.app_limited;
         let owned = match rate {
             Some(rs) => self.cc.cong_control(&mut self.win, &rs, now),
             None => false,
         };
+        if self.win.app_limited && !app_limited {
+            // The controller declared the flight app-limited (BBR's
+            // PROBE_RTT, Linux sets `tp->app_limited`): samples until this
+            // flight is delivered do not measure the path.
+            self.rate.on_app_limited(self.pipe());
+        }
         // Linux `tcp_cong_avoid` runs on forward progress only.
         if !owned && advanced && acked.delivered_bytes > 0 {
             self.cc.cong_avoid(&mut self.win, &sample, now);
@@ -535,6 +542,10 @@ impl Connection {
         self.win.snd_nxt = self.snd_max.0;
         self.win.delivered = self.stats.delivered;
         self.win.lost = self.stats.bytes_lost;
+        // Linux `tcp_is_cwnd_limited`: in slow start, also while cwnd is
+        // below twice what is in flight.
+        self.win.cwnd_limited =
+            self.cwnd_limited || (self.win.in_slow_start() && self.win.cwnd < 2 * self.pipe());
     }
 
     /// Reports a change of the controller's own mode (e.g. BBR's).

@@ -338,6 +338,7 @@ impl Connection {
             // Draft-cheng §3.4: out of data with room in the window.
             if self.pipe() < self.win.cwnd && self.board.next_lost().is_none() {
                 self.rate.on_app_limited(self.pipe());
+                self.cwnd_limited = false;
             }
             return None;
         }
@@ -371,6 +372,9 @@ impl Connection {
         let fin = fin_pending && all_queued && self.fin_seq == Some(self.snd_nxt + len as u32);
 
         let rwnd_limited = rwnd_room < available.min(mss) && rwnd_room <= cwnd_room;
+        // Linux `tcp_is_cwnd_limited`: the window, not the application or
+        // the peer, held data back.
+        self.cwnd_limited = cwnd_room < available.min(mss) && cwnd_room <= rwnd_room;
         self.update_limited_clocks(now, rwnd_limited, self.snd_buf.free() == 0);
 
         if len == 0 && !fin {

@@ -4,7 +4,11 @@
 //! and [`Impaired`] is middleware that injects delay, loss, duplication,
 //! reordering, corruption and rate limits into any link using the same
 //! [`impair::FaultModel`] the simulator uses.
-#![forbid(unsafe_code)]
+//!
+//! `unsafe` is denied crate-wide; only the modules that talk to the OS
+//! (file descriptors, sockets, rings) allow it, each block with a
+//! `// SAFETY:` comment.
+#![deny(unsafe_code)]
 
 pub mod impair;
 pub mod loss;
@@ -87,6 +91,12 @@ pub trait Link {
     fn poll_at(&self) -> Option<Instant> {
         None
     }
+    /// A file descriptor that becomes readable when frames arrive, for a
+    /// runtime to wait on with epoll/poll; `None` for links without one
+    /// (in-memory links are polled).
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 /// Wraps a link with a fault model on its transmit side.
@@ -142,6 +152,10 @@ impl<L: Link> Link for Impaired<L> {
         }
         self.flush(now)?;
         Ok(batch.len())
+    }
+
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.inner.wait_fd()
     }
 
     fn poll_at(&self) -> Option<Instant> {

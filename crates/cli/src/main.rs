@@ -5,8 +5,12 @@
 //! simulated link with the impairments you choose, moving a seeded byte
 //! stream and checking it byte for byte.
 
+mod bench;
+mod cleanup;
+mod privilege;
 mod sim;
 mod units;
+mod workload;
 
 use clap::{Parser, Subcommand};
 use daytona_core::cc::CcRegistry;
@@ -35,6 +39,10 @@ enum Command {
     /// Simulate a network of Daytona stacks on virtual time: summary,
     /// event log, time series, pcapng and plots.
     Sim(Box<sim::SimArgs>),
+    /// Measure Daytona against the kernel's TCP (as root): bulk goodput,
+    /// 1-byte round trips and connections per second, kernel↔kernel over
+    /// a veth pair next to kernel↔Daytona over a TAP device.
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[derive(clap::Args)]
@@ -231,6 +239,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Transfer(a) => run_transfer(a),
         Command::Sim(a) => return sim::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

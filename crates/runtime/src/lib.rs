@@ -7,9 +7,9 @@
 //! AF_PACKET) are built on it by the runtime issue.
 #![forbid(unsafe_code)]
 
-use daytona_core::stack::Stack;
+use daytona_core::stack::{RxMeta, Stack};
 use daytona_core::time::Instant;
-use daytona_link::{Batch, Link};
+use daytona_link::{Batch, FrameMeta, Link};
 use std::io;
 
 /// Drives one stack over one link.
@@ -23,7 +23,9 @@ pub struct Driver<L: Link> {
 
 impl<L: Link> Driver<L> {
     /// Fails with `InvalidInput` when the link's framing or MTU does not
-    /// match the stack's configuration.
+    /// match the stack's configuration, or the stack may emit TCP
+    /// super-segments (`StackConfig::tso_max`) larger than the link can
+    /// segment (`LinkCaps::max_segment`).
     pub fn new(stack: Stack, link: L) -> io::Result<Self> {
         let caps = link.caps();
         let ethernet = matches!(
@@ -35,6 +37,18 @@ impl<L: Link> Driver<L> {
                 io::ErrorKind::InvalidInput,
                 "link framing or MTU does not match the stack's configuration",
             ));
+        }
+        if let Some(tso) = stack.config().tso_max.filter(|t| *t > stack.config().mtu) {
+            if tso > caps.max_segment {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "the stack's tso_max ({tso}) exceeds the largest segment the link \
+                         can offload ({})",
+                        caps.max_segment
+                    ),
+                ));
+            }
         }
         let buf = vec![0u8; stack.config().max_frame_len()];
         Ok(Driver {
@@ -60,15 +74,23 @@ impl<L: Link> Driver<L> {
     pub fn poll(&mut self, now: Instant) -> io::Result<Option<Instant>> {
         self.rx.clear();
         self.link.recv_batch(now, &mut self.rx)?;
-        for frame in self.rx.iter() {
-            self.stack.handle_frame(now, frame);
+        for (frame, meta) in self.rx.iter_meta() {
+            let rx = RxMeta {
+                csum_verified: meta.csum_verified,
+                gso_size: meta.gso_size,
+            };
+            self.stack.handle_frame_with(now, frame, rx);
         }
         if self.stack.poll_timeout().is_some_and(|t| t <= now) {
             self.stack.handle_timeout(now);
         }
         self.tx.clear();
         while let Some(n) = self.stack.poll_transmit(now, &mut self.buf) {
-            self.tx.push(&self.buf[..n]);
+            let meta = FrameMeta {
+                gso_size: self.stack.tx_gso_size(),
+                ..FrameMeta::default()
+            };
+            self.tx.push_with(&self.buf[..n], meta);
         }
         if !self.tx.is_empty() {
             self.link.send_batch(now, &self.tx)?;

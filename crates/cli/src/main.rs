@@ -14,7 +14,6 @@ mod workload;
 
 use clap::{Parser, Subcommand};
 use daytona_core::cc::CcRegistry;
-use daytona_core::observe::TcpInfo;
 use daytona_core::tcp::TcpConfig;
 use daytona_core::time::Duration;
 use daytona_link::Impairment;
@@ -149,76 +148,11 @@ fn run_transfer(a: &TransferArgs) -> Result<(), String> {
     );
     println!();
     println!("sender TcpInfo:");
-    print_info(&r.sender_info);
+    report::print_info(&r.sender_info);
     if !r.byte_exact {
         return Err("the transfer was not byte-exact".into());
     }
     Ok(())
-}
-
-fn print_info(i: &TcpInfo) {
-    let rows: Vec<(&str, String)> = vec![
-        ("state", i.state.to_string()),
-        ("ca_state", format!("{:?}", i.ca_state)),
-        ("congestion_control", i.congestion_control.to_string()),
-        (
-            "snd_mss / rcv_mss",
-            format!("{} / {}", i.snd_mss, i.rcv_mss),
-        ),
-        ("snd_cwnd", i.snd_cwnd.to_string()),
-        (
-            "snd_ssthresh",
-            if i.snd_ssthresh == u32::MAX {
-                "inf".into()
-            } else {
-                i.snd_ssthresh.to_string()
-            },
-        ),
-        ("rtt / rttvar", format!("{:?} / {:?}", i.rtt, i.rttvar)),
-        ("min_rtt", format!("{:?}", i.min_rtt)),
-        ("rto", format!("{:?}", i.rto)),
-        (
-            "options",
-            format!(
-                "ts={} sack={} wscale={} ({}/{})",
-                i.options.timestamps,
-                i.options.sack,
-                i.options.window_scale,
-                i.snd_wscale,
-                i.rcv_wscale
-            ),
-        ),
-        (
-            "bytes_sent / acked",
-            format!("{} / {}", i.bytes_sent, i.bytes_acked),
-        ),
-        ("bytes_retrans", i.bytes_retrans.to_string()),
-        (
-            "segs_out / segs_in",
-            format!("{} / {}", i.segs_out, i.segs_in),
-        ),
-        ("total_retrans", i.total_retrans.to_string()),
-        (
-            "rto_count / fast_retransmits",
-            format!("{} / {}", i.rto_count, i.fast_retransmits),
-        ),
-        (
-            "delivery_rate",
-            i.delivery_rate.map_or("-".into(), |r| {
-                format!("{:.2} Mbit/s", r as f64 * 8.0 / 1e6)
-            }),
-        ),
-        (
-            "busy / rwnd_limited / sndbuf_limited",
-            format!(
-                "{:?} / {:?} / {:?}",
-                i.busy_time, i.rwnd_limited, i.sndbuf_limited
-            ),
-        ),
-    ];
-    for (k, v) in rows {
-        println!("  {k:<38} {v}");
-    }
 }
 
 fn main() -> ExitCode {

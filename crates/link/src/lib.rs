@@ -15,12 +15,14 @@ pub mod loss;
 mod memory;
 pub mod queue;
 pub mod trace;
+pub mod unix;
 
 pub use impair::{FaultModel, FaultStats, Impairment, LinkEvent, LinkEventKind};
 pub use loss::GilbertElliott;
 pub use memory::MemoryLink;
 pub use queue::{Aqm, CoDelParams};
 pub use trace::Trace;
+pub use unix::{SocketPairLink, SocketPairStats};
 
 use daytona_core::time::Instant;
 use std::io;

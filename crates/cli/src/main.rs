@@ -7,7 +7,10 @@
 
 mod bench;
 mod cleanup;
+mod netstack;
 mod privilege;
+mod report;
+mod session;
 mod sim;
 mod units;
 mod workload;
@@ -42,6 +45,12 @@ enum Command {
     /// 1-byte round trips and connections per second, kernel↔kernel over
     /// a veth pair next to kernel↔Daytona over a TAP device.
     Bench(Box<bench::BenchArgs>),
+    /// Listen on a Daytona stack over a real link (TAP, raw, AF_PACKET) and
+    /// receive, send, echo or answer HTTP GETs, like nc -l / iperf -s.
+    Serve(Box<session::ServeArgs>),
+    /// Connect from a Daytona stack over a real link and send, receive or
+    /// echo, like nc / iperf -c.
+    Connect(Box<session::ConnectArgs>),
 }
 
 #[derive(clap::Args)]
@@ -174,6 +183,8 @@ fn main() -> ExitCode {
         Command::Transfer(a) => run_transfer(a),
         Command::Sim(a) => return sim::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Serve(a) => session::serve(a),
+        Command::Connect(a) => session::connect(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

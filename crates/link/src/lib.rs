@@ -18,6 +18,7 @@ mod memory;
 pub mod queue;
 pub mod tap;
 pub mod trace;
+pub mod unix;
 
 pub use impair::{FaultModel, FaultStats, Impairment, LinkEvent, LinkEventKind};
 pub use loss::GilbertElliott;
@@ -25,6 +26,7 @@ pub use memory::MemoryLink;
 pub use queue::{Aqm, CoDelParams};
 pub use tap::{TapConfig, TapLink, TapMode, TapStats};
 pub use trace::Trace;
+pub use unix::{SocketPairLink, SocketPairStats};
 
 use daytona_core::time::Instant;
 use std::io;

@@ -255,14 +255,16 @@ pub fn start(a: &StackArgs) -> Result<Net, String> {
         (Some(l), _) => l.clone(),
         (None, Some(env)) => parse_link(env).map_err(|e| format!("DAYTONA_LINK: {e}"))?,
         (None, None) => {
-            return Err("no link: give --link tap:NAME|tun:NAME|raw[:IF]|packet:IF or set DAYTONA_LINK".into())
+            return Err(
+                "no link: give --link tap:NAME|tun:NAME|raw[:IF]|packet:IF or set DAYTONA_LINK"
+                    .into(),
+            )
         }
     };
-    let cc = a
-        .cc
-        .clone()
-        .or_else(|| std::env::var("DAYTONA_CC").ok())
-        .unwrap_or_else(|| "cubic".into());
+    let cc =
+        a.cc.clone()
+            .or_else(|| std::env::var("DAYTONA_CC").ok())
+            .unwrap_or_else(|| "cubic".into());
     let registry = daytona_core::cc::CcRegistry::with_builtin();
     if !registry.contains(&cc) {
         return Err(format!(
@@ -310,6 +312,9 @@ pub fn start(a: &StackArgs) -> Result<Net, String> {
                 .offloads(on)
                 .open()
                 .map_err(with_context(format!("opening {name}")))?;
+            if *mode == TapMode::Tap {
+                b = b.mac(tap.mac());
+            }
             let offloads = if tap.offloads() { "on" } else { "off" };
             if let Some((ip, p)) = a.kernel_addr {
                 daytona_testnet::ip(&["addr", "add", &format!("{ip}/{p}"), "dev", name])

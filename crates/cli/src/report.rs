@@ -130,4 +130,3 @@ pub fn print_info(i: &TcpInfo) {
         println!("  {k:<38} {v}");
     }
 }
-

@@ -150,7 +150,12 @@ fn finish_sending(s: &mut TcpStream) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // The peer did not close in time: the data was still delivered
             // as far as TCP knows; report the numbers anyway.
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Ok(())
             }
             Err(e) => return Err(e),
@@ -164,7 +169,10 @@ fn read_request(s: &mut TcpStream) -> io::Result<String> {
     let mut b = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         if head.len() > 16 * 1024 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too long"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "request head too long",
+            ));
         }
         let n = s.read(&mut b)?;
         if n == 0 {
@@ -191,7 +199,8 @@ fn session(s: &mut TcpStream, mode: Mode, amount: Amount, t: &TransferFlags) -> 
     let mut verdict = Ok(());
     let (what, bytes) = match mode {
         Mode::Send => {
-            let n = workload::send(s, amount, &workload::block(t.seed), &meter).map_err(e("send"))?;
+            let n =
+                workload::send(s, amount, &workload::block(t.seed), &meter).map_err(e("send"))?;
             finish_sending(s).map_err(e("closing"))?;
             ("sent", n)
         }
@@ -227,7 +236,8 @@ fn session(s: &mut TcpStream, mode: Mode, amount: Amount, t: &TransferFlags) -> 
                 "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
             );
             s.write_all(head.as_bytes()).map_err(e("send"))?;
-            let n = workload::send(s, amount, &workload::block(t.seed), &meter).map_err(e("send"))?;
+            let n =
+                workload::send(s, amount, &workload::block(t.seed), &meter).map_err(e("send"))?;
             finish_sending(s).map_err(e("closing"))?;
             ("sent", n)
         }

@@ -14,9 +14,12 @@ use crate::cleanup::Scratch;
 use crate::privilege::{self, CAP_NET_ADMIN, CAP_SYS_ADMIN};
 use crate::units;
 use crate::workload::Amount;
+use daytona_link::TapConfig;
+use daytona_runtime::{ShutdownPolicy, StackBuilder};
 use daytona_testnet::Veth;
 use side::Side;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use table::{Row, Table};
@@ -67,7 +70,15 @@ pub struct BenchArgs {
 
 const VETH_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const VETH_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-const PORT: u16 = 5001;
+const TAP_KERNEL: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+const TAP_DAYTONA: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
+
+/// A fresh port for each test, so no test meets the previous one's
+/// TIME_WAIT connections.
+fn port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(5001);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 fn io_err(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
@@ -97,6 +108,47 @@ impl KernelPair {
     }
 }
 
+/// kernel↔Daytona: a TAP device Daytona creates in a namespace of its
+/// own; the kernel's end has [`TAP_KERNEL`], Daytona [`TAP_DAYTONA`].
+struct TapPair {
+    kernel: Side,
+    daytona: Side,
+    offloads: bool,
+}
+
+impl TapPair {
+    fn new(kernel_cc: &str, cc: &str, offloads: bool) -> Result<TapPair, String> {
+        let ns = Arc::new(Scratch::new("dtbt").map_err(io_err("creating a namespace"))?);
+        // The device is created in the namespace of the thread that opens it.
+        let tap = ns
+            .run(move || TapConfig::default().name("dtap0").offloads(offloads).open())
+            .map_err(io_err("creating a TAP device"))?;
+        ns.exec(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{TAP_KERNEL}/24"),
+            "dev",
+            "dtap0",
+        ])
+        .map_err(io_err("adding an address"))?;
+        let offloads = tap.offloads();
+        let rt = StackBuilder::new()
+            .addr(TAP_DAYTONA, 24)
+            .mac(tap.mac())
+            .congestion_control(cc)
+            .shutdown_policy(ShutdownPolicy::Reset)
+            .link(tap)
+            .build()
+            .map_err(io_err("starting Daytona"))?;
+        Ok(TapPair {
+            kernel: Side::kernel(&ns, kernel_cc),
+            daytona: Side::Daytona(Arc::new(rt)),
+            offloads,
+        })
+    }
+}
+
 fn progress(quiet: bool, what: &str, result: &str) {
     if !quiet {
         eprintln!("bench: {what:<44} {result}");
@@ -119,10 +171,10 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
     };
     let mut table = Table::new(a, amount);
     let k = KernelPair::new(&a.kernel_cc)?;
-    let to_b = SocketAddrV4::new(VETH_B, PORT);
+    let to_b = || SocketAddrV4::new(VETH_B, port());
 
     if a.tests.contains(&Test::Bulk) {
-        let r = measure::bulk(&k.a, &k.b, to_b, amount).map_err(io_err("kernel→kernel bulk"))?;
+        let r = measure::bulk(&k.a, &k.b, to_b(), amount).map_err(io_err("kernel→kernel bulk"))?;
         progress(
             a.json,
             "bulk kernel→kernel (veth)",
@@ -146,7 +198,7 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
         }
     }
     if a.tests.contains(&Test::Rr) {
-        let r = measure::round_trips(&k.a, &k.b, to_b, a.duration)
+        let r = measure::round_trips(&k.a, &k.b, to_b(), a.duration)
             .map_err(io_err("kernel↔kernel round trips"))?;
         progress(
             a.json,
@@ -172,7 +224,7 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
         ));
     }
     if a.tests.contains(&Test::Cps) {
-        let rate = measure::connection_rate(&k.a, &k.b, to_b, a.duration)
+        let rate = measure::connection_rate(&k.a, &k.b, to_b(), a.duration)
             .map_err(io_err("kernel↔kernel connection rate"))?;
         progress(
             a.json,
@@ -187,7 +239,78 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
         ));
     }
     drop(k);
+    if !a.kernel_only {
+        daytona(a, amount, &mut table)?;
+    }
     table.print(a.json);
+    Ok(())
+}
+
+/// Fills in the Daytona column.
+fn daytona(a: &BenchArgs, amount: Amount, table: &mut Table) -> Result<(), String> {
+    let to_daytona = || SocketAddrV4::new(TAP_DAYTONA, port());
+    let to_kernel = || SocketAddrV4::new(TAP_KERNEL, port());
+    let mut first = true;
+    for off in &a.offload {
+        let on = *off == OnOff::On;
+        let o = if on { "on" } else { "off" };
+        let t = TapPair::new(&a.kernel_cc, &a.cc, on)?;
+        if on && !t.offloads {
+            eprintln!("bench: warning: the kernel refused TAP offloads; measuring without");
+        }
+        if a.tests.contains(&Test::Bulk) {
+            let what = format!("bulk kernel→Daytona, TAP offload {o}");
+            let r = measure::bulk(&t.kernel, &t.daytona, to_daytona(), amount)
+                .map_err(io_err(&what))?;
+            progress(a.json, &what, &table::gbit(r.goodput_bps()));
+            if let Some(row) = table.row(&what) {
+                row.daytona = Some(r.goodput_bps() / 1e9);
+            }
+            let what = format!("bulk Daytona→kernel, TAP offload {o}");
+            let r =
+                measure::bulk(&t.daytona, &t.kernel, to_kernel(), amount).map_err(io_err(&what))?;
+            progress(a.json, &what, &table::gbit(r.goodput_bps()));
+            if let Some(row) = table.row(&what) {
+                row.daytona = Some(r.goodput_bps() / 1e9);
+            }
+        }
+        // Round trips and the connection rate once, on the first TAP.
+        if !std::mem::take(&mut first) {
+            continue;
+        }
+        if a.tests.contains(&Test::Rr) {
+            let r = measure::round_trips(&t.kernel, &t.daytona, to_daytona(), a.duration)
+                .map_err(io_err("kernel↔Daytona round trips"))?;
+            progress(
+                a.json,
+                &format!("1-byte round trip kernel↔Daytona (TAP offload {o})"),
+                &format!(
+                    "mean {:.1} µs, p99 {:.1} µs ({} samples)",
+                    us(r.mean()),
+                    us(r.quantile(0.99)),
+                    r.samples_ns.len()
+                ),
+            );
+            if let Some(row) = table.row("1-byte round trip, mean") {
+                row.daytona = Some(us(r.mean()));
+            }
+            if let Some(row) = table.row("1-byte round trip, p99") {
+                row.daytona = Some(us(r.quantile(0.99)));
+            }
+        }
+        if a.tests.contains(&Test::Cps) {
+            let rate = measure::connection_rate(&t.kernel, &t.daytona, to_daytona(), a.duration)
+                .map_err(io_err("kernel↔Daytona connection rate"))?;
+            progress(
+                a.json,
+                &format!("connections/s kernel→Daytona (TAP offload {o})"),
+                &format!("{rate:.0}"),
+            );
+            if let Some(row) = table.row("connections per second") {
+                row.daytona = Some(rate);
+            }
+        }
+    }
     Ok(())
 }
 

@@ -36,11 +36,29 @@ impl Listener for TcpListener {
     }
 }
 
+impl Stream for daytona_runtime::TcpStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+    fn set_nodelay(&mut self) -> io::Result<()> {
+        daytona_runtime::TcpStream::set_nodelay(self, true)
+    }
+}
+
+impl Listener for daytona_runtime::TcpListener {
+    fn accept(&mut self) -> io::Result<Box<dyn Stream>> {
+        let (s, _) = daytona_runtime::TcpListener::accept(self)?;
+        Ok(Box::new(s))
+    }
+}
+
 /// Where a side's sockets live.
 #[derive(Clone)]
 pub enum Side {
     /// The kernel's TCP inside a namespace, with this congestion controller.
     Kernel { ns: Arc<Scratch>, cc: String },
+    /// A Daytona stack (its controller was chosen when it was built).
+    Daytona(Arc<daytona_runtime::Runtime>),
 }
 
 impl Side {
@@ -51,12 +69,6 @@ impl Side {
         }
     }
 
-    pub fn name(&self) -> &'static str {
-        match self {
-            Side::Kernel { .. } => "kernel",
-        }
-    }
-
     /// Runs `f` on a new thread where this side's sockets can be opened.
     pub fn spawn<R: Send + 'static>(
         &self,
@@ -64,6 +76,7 @@ impl Side {
     ) -> JoinHandle<R> {
         match self {
             Side::Kernel { ns, .. } => ns.thread(f),
+            Side::Daytona(_) => std::thread::spawn(f),
         }
     }
 
@@ -79,6 +92,7 @@ impl Side {
                 s.listen(1024)?;
                 Ok(Box::new(TcpListener::from(s)))
             }
+            Side::Daytona(rt) => Ok(Box::new(daytona_runtime::TcpListener::bind(rt, addr)?)),
         }
     }
 
@@ -91,6 +105,7 @@ impl Side {
                 s.connect(&addr.into())?;
                 Ok(Box::new(TcpStream::from(s)))
             }
+            Side::Daytona(rt) => Ok(Box::new(daytona_runtime::TcpStream::connect(rt, addr)?)),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod bench;
 mod cleanup;
+mod demo;
 mod netstack;
 mod privilege;
 mod report;
@@ -51,6 +52,10 @@ enum Command {
     /// Connect from a Daytona stack over a real link and send, receive or
     /// echo, like nc / iperf -c.
     Connect(Box<session::ConnectArgs>),
+    /// As root: create a namespace and a TAP device, move bytes between
+    /// Daytona and the kernel's TCP both ways with live progress, print
+    /// goodput and TcpInfo, and clean up.
+    Demo(Box<demo::DemoArgs>),
 }
 
 #[derive(clap::Args)]
@@ -185,6 +190,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Serve(a) => session::serve(a),
         Command::Connect(a) => session::connect(a),
+        Command::Demo(a) => demo::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

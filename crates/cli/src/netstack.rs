@@ -239,10 +239,10 @@ pub struct Net {
     pub description: String,
 }
 
-fn with_context(what: String) -> impl Fn(io::Error) -> String {
+fn with_context(what: String, caps: &'static str) -> impl Fn(io::Error) -> String {
     move |e| match e.raw_os_error() {
         Some(libc::EPERM) | Some(libc::EACCES) => {
-            format!("{what}: permission denied — needs root (CAP_NET_ADMIN, CAP_NET_RAW)")
+            format!("{what}: permission denied — needs root ({caps})")
         }
         _ => format!("{what}: {e}"),
     }
@@ -311,7 +311,7 @@ pub fn start(a: &StackArgs) -> Result<Net, String> {
                 .mtu(mtu)
                 .offloads(on)
                 .open()
-                .map_err(with_context(format!("opening {name}")))?;
+                .map_err(with_context(format!("opening {name}"), "CAP_NET_ADMIN"))?;
             if *mode == TapMode::Tap {
                 b = b.mac(tap.mac());
             }

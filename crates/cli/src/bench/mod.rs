@@ -157,7 +157,7 @@ fn progress(quiet: bool, what: &str, result: &str) {
 
 pub fn run(a: &BenchArgs) -> Result<(), String> {
     privilege::require(
-        "daytona bench",
+        "bench",
         &[CAP_NET_ADMIN, CAP_SYS_ADMIN],
         "create network namespaces, veth pairs and TAP devices",
     )?;

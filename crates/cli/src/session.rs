@@ -219,7 +219,7 @@ fn session(s: &mut TcpStream, mode: Mode, amount: Amount, t: &TransferFlags) -> 
             }
             ("received", r.bytes)
         }
-        Mode::Echo => ("echoed", workload::echo(s, &*meter).map_err(e("echo"))?),
+        Mode::Echo => ("echoed", workload::echo(s, &meter).map_err(e("echo"))?),
         Mode::Http => {
             let line = read_request(s).map_err(e("request"))?;
             println!("request           {line}");

@@ -18,6 +18,8 @@ mod events;
 mod rt;
 mod sys;
 mod tcp;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod udp;
 
 pub use config::{ShutdownPolicy, StackBuilder, TimerMode};

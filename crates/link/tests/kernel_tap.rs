@@ -264,3 +264,56 @@ fn kernel_side_duplication_with_nftables_kernel_to_daytona() {
         assert!(o.kernel.dsack_dups > 0, "{:?}", o.kernel);
     }
 }
+
+/// Drops CAP_NET_ADMIN from the calling thread's effective set
+/// (capabilities are per thread on Linux).
+fn drop_cap_net_admin() -> std::io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_NET_ADMIN: u32 = 12;
+    let mut h = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    // SAFETY: capget with a valid header and room for two data structs
+    // (version 3), as the kernel expects; pid 0 is the calling thread.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    d[0].effective &= !(1 << CAP_NET_ADMIN);
+    // SAFETY: as above; capset only lowers this thread's effective set.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut h, d.as_ptr()) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[test]
+fn without_cap_net_admin_the_error_names_it() {
+    if !privileged("without_cap_net_admin_the_error_names_it") {
+        return;
+    }
+    let ns = daytona_testnet::Netns::new("dtcap").expect("namespace");
+    let result = ns.run(|| {
+        drop_cap_net_admin().expect("capset");
+        daytona_link::TapConfig::default()
+            .name(daytona_testnet::unique_name("dtcap"))
+            .open()
+            .map(|_| ())
+    });
+    let e = result.expect_err("creating a TAP without CAP_NET_ADMIN must fail");
+    assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}");
+}

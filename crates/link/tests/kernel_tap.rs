@@ -121,6 +121,30 @@ fn bulk_mtu_9000_both_directions() {
     }
 }
 
+#[test]
+fn tun_mode_both_directions() {
+    for offloads in [true, false] {
+        for dir in [Direction::KernelToDaytona, Direction::DaytonaToKernel] {
+            let r = Run {
+                mode: daytona_link::TapMode::Tun,
+                offloads,
+                ..Run::new(dir, 20 * MB)
+            };
+            let Some(o) = transfer("tun_mode_both_directions", r) else {
+                return;
+            };
+            // Bare IP: no ARP, no Ethernet headers.
+            assert_eq!(o.counters.arp_requests_answered, 0);
+            assert_eq!(
+                o.tap.tx_gso > 0 || o.tap.rx_gso > 0,
+                offloads,
+                "{:?}",
+                o.tap
+            );
+        }
+    }
+}
+
 /// Daytona-side impairment of one direction.
 fn lossy_path() -> Impairment {
     Impairment {

@@ -15,7 +15,9 @@ use daytona_core::stack::{ConnHandle, Stack, StackConfig, StackCounters};
 use daytona_core::tcp::Shutdown;
 use daytona_core::time::{Duration, Instant};
 use daytona_core::Error;
-use daytona_link::{FaultModel, FaultStats, Impaired, Impairment, Link, TapConfig, TapStats};
+use daytona_link::{
+    FaultModel, FaultStats, Impaired, Impairment, Link, TapConfig, TapMode, TapStats,
+};
 use daytona_runtime::Driver;
 use daytona_testnet::{fill_pattern, set_cubic, Digest, Netns};
 use std::io::{self, Read, Write};
@@ -43,6 +45,8 @@ pub struct Run {
     pub direction: Direction,
     pub bytes: u64,
     pub mtu: usize,
+    /// TAP (Ethernet, the stack does ARP) or TUN (bare IP).
+    pub mode: TapMode,
     /// TAP offloads (vnet_hdr, TSO/GRO, checksums).
     pub offloads: bool,
     /// Daytona-side impairment of what Daytona sends.
@@ -73,6 +77,7 @@ impl Run {
             direction,
             bytes,
             mtu: 1500,
+            mode: TapMode::Tap,
             offloads: true,
             tx_impair: None,
             rx_impair: None,
@@ -408,6 +413,7 @@ fn run_inside(ns: &Netns, r: &Run) -> io::Result<Outcome> {
     let tap = TapConfig::default()
         .name(&name)
         .mtu(r.mtu)
+        .mode(r.mode)
         .offloads(r.offloads)
         .open()?;
     let offloads_in_effect = tap.offloads();
@@ -417,7 +423,10 @@ fn run_inside(ns: &Netns, r: &Run) -> io::Result<Outcome> {
     }
     let table = kernel_rules(ns, &name, r)?;
     let caps = tap.caps();
-    let mut config = StackConfig::ethernet(tap.mac(), DAYTONA, 24);
+    let mut config = match r.mode {
+        TapMode::Tap => StackConfig::ethernet(tap.mac(), DAYTONA, 24),
+        TapMode::Tun => StackConfig::ip(DAYTONA, 24),
+    };
     config.mtu = r.mtu;
     let impaired = r.tx_impair.is_some() || r.rx_impair.is_some();
     if caps.max_segment > caps.mtu && !impaired {

@@ -10,16 +10,24 @@
 //! `// SAFETY:` comment.
 #![deny(unsafe_code)]
 
+pub mod bpf;
+mod csum;
 pub mod impair;
 pub mod loss;
 mod memory;
+pub mod netif;
+pub mod nft;
+pub mod packet;
 pub mod queue;
+pub mod raw;
 pub mod trace;
 
 pub use impair::{FaultModel, FaultStats, Impairment, LinkEvent, LinkEventKind};
 pub use loss::GilbertElliott;
 pub use memory::MemoryLink;
+pub use packet::{PacketConfig, PacketLink};
 pub use queue::{Aqm, CoDelParams};
+pub use raw::{RawConfig, RawLink};
 pub use trace::Trace;
 
 use daytona_core::time::Instant;

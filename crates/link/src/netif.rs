@@ -337,6 +337,38 @@ pub fn wait_writable(fd: &OwnedFd, timeout_ms: i32) {
     unsafe { libc::poll(&mut p, 1, timeout_ms) };
 }
 
+/// Waits until `fd` is readable or `timeout` passes (`None`: forever);
+/// returns whether it is readable. For runtimes and tests that wait on a
+/// link's [`wait_fd`](crate::Link::wait_fd) and a timer at once.
+pub fn wait_readable(
+    fd: std::os::fd::RawFd,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let tsp = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: one valid pollfd; `tsp` is null or points at `ts`, alive
+    // across the call; no signal mask.
+    let r = unsafe { libc::ppoll(&mut p, 1, tsp, std::ptr::null()) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(e);
+    }
+    Ok(r > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

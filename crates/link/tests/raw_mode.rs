@@ -1,0 +1,221 @@
+//! Raw mode against the kernel's TCP: the stack shares 198.18.N.2 with the
+//! kernel of its namespace, sends through a raw IP socket and receives
+//! through AF_PACKET + BPF, with the nftables table keeping the kernel
+//! quiet. Run as root (else SKIPPED; DAYTONA_REQUIRE_PRIV=1 fails instead).
+
+mod common;
+
+use common::*;
+use daytona_link::{netif, nft, RawConfig, RawLink};
+use daytona_runtime::Driver;
+use daytona_testnet::{require_privileges, Digest};
+use std::io;
+use std::net::SocketAddrV4;
+use std::sync::mpsc;
+
+#[test]
+fn raw_mode_daytona_connects_and_sends_100mb_to_the_kernel() {
+    if !require_privileges("raw mode interop (Daytona → kernel)") {
+        return;
+    }
+    let pair = Pair::new(31).expect("namespaces");
+    let to = SocketAddrV4::new(pair.peer_addr(), 5001);
+    let l = pair.peer.run(move || kernel_listener(to));
+    let peer = pair.peer.thread(move || kernel_receive(l));
+    let (day_if, day_addr) = (pair.day_if.clone(), pair.day_addr());
+    let (sent, got, table, stats) = pair.day.run(move || {
+        let link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
+        // Address and interface defaults: the interface's own IPv4.
+        assert_eq!(link.addr(), day_addr);
+        assert_eq!(link.ephemeral_ports(), 61_000..=65_535);
+        let table = link.table_name().expect("a table").to_string();
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let clock = Clock::new();
+        let conn = drv
+            .stack()
+            .tcp_connect(clock.now(), to, None)
+            .expect("connect");
+        let mut tx = Sender::new(7, BULK);
+        drive(&mut drv, clock, |s, now| {
+            if peer.is_finished() && connection_gone_or_closing(s, conn) {
+                return Step::Done;
+            }
+            if tx.step(s, now, conn) {
+                Step::Progress
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("transfer");
+        let got = peer.join().expect("kernel receiver");
+        let stats = drv.link().stats();
+        (tx.digest, got, table, stats)
+    });
+    assert_eq!(got.len(), BULK);
+    assert_eq!(sent.finish(), got.finish(), "bytes differ");
+    assert!(stats.tx_packets > 60_000, "{stats:?}");
+    assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
+    assert!(
+        !pair.day_tables().contains(&table),
+        "table {table} left behind"
+    );
+}
+
+#[test]
+fn raw_mode_kernel_connects_and_sends_100mb_to_daytona() {
+    if !require_privileges("raw mode interop (kernel → Daytona)") {
+        return;
+    }
+    let pair = Pair::new(32).expect("namespaces");
+    let at = SocketAddrV4::new(pair.day_addr(), 5002);
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let peer = pair.peer.thread(move || {
+        ready_rx.recv().expect("Daytona is listening");
+        kernel_send(at, 11, BULK)
+    });
+    let day_if = pair.day_if.clone();
+    let (got, sent, table, stats) = pair.day.run(move || {
+        let link =
+            RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5002)).expect("raw link");
+        let table = link.table_name().expect("a table").to_string();
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let l = drv.stack().tcp_listen(at, 16).expect("listen");
+        ready_tx.send(()).expect("peer waits");
+        let clock = Clock::new();
+        let mut conn = None;
+        let mut got = Digest::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut closed = false;
+        drive(&mut drv, clock, |s, now| {
+            if conn.is_none() {
+                conn = s.tcp_accept(l).ok();
+            }
+            let Some(c) = conn else {
+                return Step::Idle;
+            };
+            if closed {
+                return if peer.is_finished() && s.connection_count() == 0 {
+                    Step::Done
+                } else {
+                    Step::Idle
+                };
+            }
+            let (moved, eof) = recv_into(s, now, c, &mut got, &mut buf);
+            if eof {
+                s.tcp_close(now, c).expect("close");
+                closed = true;
+                return Step::Progress;
+            }
+            if moved {
+                Step::Progress
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("transfer");
+        let sent = peer.join().expect("kernel sender");
+        (got, sent, table, drv.link().stats())
+    });
+    assert_eq!(got.len(), BULK);
+    assert_eq!(sent.finish(), got.finish(), "bytes differ");
+    assert!(stats.rx_packets > 0, "{stats:?}");
+    assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
+    assert!(
+        !pair.day_tables().contains(&table),
+        "table {table} left behind"
+    );
+}
+
+#[test]
+fn without_the_table_the_kernel_answers_the_stacks_packets_with_rst() {
+    // The control experiment for the RST counter of the tests above.
+    if !require_privileges("raw mode without nftables") {
+        return;
+    }
+    let pair = Pair::new(33).expect("namespaces");
+    let at = SocketAddrV4::new(pair.day_addr(), 5003);
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let peer = pair.peer.thread(move || {
+        ready_rx.recv().expect("Daytona is listening");
+        // Refused by the kernel's RST, or accepted by the stack: either way
+        // the kernel has answered.
+        drop(std::net::TcpStream::connect(at));
+    });
+    let day_if = pair.day_if.clone();
+    pair.day.run(move || {
+        let mut cfg = RawConfig::new().interface(&day_if).tcp_port(5003);
+        cfg.no_nftables = true;
+        let link = RawLink::open(cfg).expect("raw link");
+        assert_eq!(link.table_name(), None);
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        drv.stack().tcp_listen(at, 16).expect("listen");
+        ready_tx.send(()).expect("peer waits");
+        drive(&mut drv, Clock::new(), |_, _| {
+            if peer.is_finished() {
+                Step::Done
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("handshake attempt");
+    });
+    assert!(pair.kernel_rsts() >= 1, "the kernel did not answer");
+}
+
+#[test]
+fn a_stale_table_of_a_crashed_run_is_replaced_then_removed() {
+    if !require_privileges("raw mode stale nftables table") {
+        return;
+    }
+    let pair = Pair::new(34).expect("namespaces");
+    let name = nft::table_name(&pair.day_if, pair.day_addr());
+    // What a crashed run leaves: a table of the same name (with other rules).
+    pair.day
+        .nft(&format!(
+            "table ip {name} {{\n chain stale {{\n type filter hook input priority 0;\n }}\n}}\n"
+        ))
+        .expect("stale table");
+    let day_if = pair.day_if.clone();
+    let listed = pair.day.run(move || {
+        let link = RawLink::open(RawConfig::new().interface(&day_if).tcp_port(80))
+            .expect("opening over a stale table");
+        let table = link.table_name().expect("a table").to_string();
+        let out = std::process::Command::new("nft")
+            .args(["list", "table", "ip", &table])
+            .output()
+            .expect("nft list");
+        drop(link);
+        (table, String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    let (table, text) = listed;
+    assert_eq!(table, name);
+    assert!(!text.contains("chain stale"), "{text}");
+    assert!(text.contains("tcp dport { 80, 61000-65535 }"), "{text}");
+    assert!(!pair.day_tables().contains(&name), "table left behind");
+}
+
+#[test]
+fn without_cap_net_raw_or_cap_net_admin_the_error_names_it() {
+    if !require_privileges("capability errors") {
+        return;
+    }
+    let pair = Pair::new(35).expect("namespaces");
+    let day_if = pair.day_if.clone();
+    let raw = pair.day.run(move || {
+        netif::drop_capabilities(&[netif::CAP_NET_RAW]).expect("drop CAP_NET_RAW");
+        RawLink::open(RawConfig::new().interface(&day_if)).err()
+    });
+    let e = raw.expect("opened without CAP_NET_RAW");
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("CAP_NET_RAW"), "{e}");
+
+    let day_if = pair.day_if.clone();
+    let admin = pair.day.run(move || {
+        netif::drop_capabilities(&[netif::CAP_NET_ADMIN]).expect("drop CAP_NET_ADMIN");
+        RawLink::open(RawConfig::new().interface(&day_if)).err()
+    });
+    let e = admin.expect("opened without CAP_NET_ADMIN");
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}");
+    assert!(!pair.day_tables().contains("daytona_"));
+}

@@ -22,10 +22,16 @@ fn raw_mode_daytona_connects_and_sends_100mb_to_the_kernel() {
     let to = SocketAddrV4::new(pair.peer_addr(), 5001);
     let l = pair.peer.run(move || kernel_listener(to));
     let peer = pair.peer.thread(move || kernel_receive(l));
+    // No interface named: the link takes the one holding the default route
+    // (of the namespace it is opened in) and that interface's address.
+    let gw = pair.peer_addr().to_string();
+    pair.day
+        .exec(&["ip", "route", "add", "default", "via", &gw])
+        .expect("default route");
     let (day_if, day_addr) = (pair.day_if.clone(), pair.day_addr());
     let (sent, got, table, stats) = pair.day.run(move || {
-        let link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
-        // Address and interface defaults: the interface's own IPv4.
+        let link = RawLink::open(RawConfig::new()).expect("raw link");
+        assert_eq!(link.interface(), day_if);
         assert_eq!(link.addr(), day_addr);
         assert_eq!(link.ephemeral_ports(), 61_000..=65_535);
         let table = link.table_name().expect("a table").to_string();
@@ -51,6 +57,7 @@ fn raw_mode_daytona_connects_and_sends_100mb_to_the_kernel() {
         let stats = drv.link().stats();
         (tx.digest, got, table, stats)
     });
+    eprintln!("link stats: {stats:?}");
     assert_eq!(got.len(), BULK);
     assert_eq!(sent.finish(), got.finish(), "bytes differ");
     assert!(stats.tx_packets > 60_000, "{stats:?}");
@@ -116,6 +123,7 @@ fn raw_mode_kernel_connects_and_sends_100mb_to_daytona() {
         let sent = peer.join().expect("kernel sender");
         (got, sent, table, drv.link().stats())
     });
+    eprintln!("link stats: {stats:?}");
     assert_eq!(got.len(), BULK);
     assert_eq!(sent.finish(), got.finish(), "bytes differ");
     assert!(stats.rx_packets > 0, "{stats:?}");

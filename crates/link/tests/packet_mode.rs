@@ -9,10 +9,9 @@ use common::*;
 use daytona_core::stack::{EthernetAddress, StackConfig};
 use daytona_link::{netif, PacketConfig, PacketLink};
 use daytona_runtime::Driver;
-use daytona_testnet::{require_privileges, Digest};
+use daytona_testnet::require_privileges;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::mpsc;
 
 const MAC: [u8; 6] = [0x02, 0xda, 0x79, 0x00, 0x00, 0x03];
 
@@ -40,33 +39,14 @@ fn l2_mode_daytona_connects_and_sends_100mb_to_the_kernel() {
     }
     let pair = Pair::new(41).expect("namespaces");
     let to = SocketAddrV4::new(pair.peer_addr(), 5001);
-    let l = pair.peer.run(move || kernel_listener(to));
-    let peer = pair.peer.thread(move || kernel_receive(l));
+    let peer = spawn_kernel_receiver(&pair, to);
     let (day_if, me) = (pair.day_if.clone(), stack_addr(&pair));
     let (sent, got, arp_sent, stats) = pair.day.run(move || {
         let link = PacketLink::open(PacketConfig::new(&day_if, MAC)).expect("packet link");
-        let stack = l2_stack(&link, me);
-        let mut drv = Driver::new(stack, link).expect("driver");
-        let clock = Clock::new();
-        let conn = drv
-            .stack()
-            .tcp_connect(clock.now(), to, None)
-            .expect("connect");
-        let mut tx = Sender::new(21, BULK);
-        drive(&mut drv, clock, |s, now| {
-            if peer.is_finished() && connection_gone_or_closing(s, conn) {
-                return Step::Done;
-            }
-            if tx.step(s, now, conn) {
-                Step::Progress
-            } else {
-                Step::Idle
-            }
-        })
-        .expect("transfer");
-        let got = peer.join().expect("kernel receiver");
+        let mut drv = Driver::new(l2_stack(&link, me), link).expect("driver");
+        let (sent, got) = daytona_sends(&mut drv, to, 21, BULK, peer);
         let arp_sent = drv.stack().counters().arp_requests_sent;
-        (tx.digest, got, arp_sent, drv.link().stats())
+        (sent, got, arp_sent, drv.link().stats())
     });
     eprintln!("link stats: {stats:?}");
     assert_eq!(got.len(), BULK);
@@ -87,50 +67,12 @@ fn l2_mode_kernel_connects_and_sends_100mb_to_daytona() {
     let pair = Pair::new(42).expect("namespaces");
     let me = stack_addr(&pair);
     let at = SocketAddrV4::new(me, 5002);
-    let (ready_tx, ready_rx) = mpsc::channel::<()>();
-    let peer = pair.peer.thread(move || {
-        ready_rx.recv().expect("Daytona is listening");
-        kernel_send(at, 23, BULK)
-    });
+    let (ready, peer) = spawn_kernel_sender(&pair, at, 23, BULK);
     let day_if = pair.day_if.clone();
     let (got, sent, answered, stats) = pair.day.run(move || {
         let link = PacketLink::open(PacketConfig::new(&day_if, MAC)).expect("packet link");
-        let stack = l2_stack(&link, me);
-        let mut drv = Driver::new(stack, link).expect("driver");
-        let l = drv.stack().tcp_listen(at, 16).expect("listen");
-        ready_tx.send(()).expect("peer waits");
-        let mut conn = None;
-        let mut got = Digest::new();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut closed = false;
-        drive(&mut drv, Clock::new(), |s, now| {
-            if conn.is_none() {
-                conn = s.tcp_accept(l).ok();
-            }
-            let Some(c) = conn else {
-                return Step::Idle;
-            };
-            if closed {
-                return if peer.is_finished() && s.connection_count() == 0 {
-                    Step::Done
-                } else {
-                    Step::Idle
-                };
-            }
-            let (moved, eof) = recv_into(s, now, c, &mut got, &mut buf);
-            if eof {
-                s.tcp_close(now, c).expect("close");
-                closed = true;
-                return Step::Progress;
-            }
-            if moved {
-                Step::Progress
-            } else {
-                Step::Idle
-            }
-        })
-        .expect("transfer");
-        let sent = peer.join().expect("kernel sender");
+        let mut drv = Driver::new(l2_stack(&link, me), link).expect("driver");
+        let (got, sent) = daytona_receives(&mut drv, at, ready, peer);
         let answered = drv.stack().counters().arp_requests_answered;
         (got, sent, answered, drv.link().stats())
     });

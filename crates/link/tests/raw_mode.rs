@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use daytona_link::{netif, nft, RawConfig, RawLink};
 use daytona_runtime::Driver;
-use daytona_testnet::{require_privileges, Digest};
+use daytona_testnet::require_privileges;
 use std::io;
 use std::net::SocketAddrV4;
 use std::sync::mpsc;
@@ -20,8 +20,7 @@ fn raw_mode_daytona_connects_and_sends_100mb_to_the_kernel() {
     }
     let pair = Pair::new(31).expect("namespaces");
     let to = SocketAddrV4::new(pair.peer_addr(), 5001);
-    let l = pair.peer.run(move || kernel_listener(to));
-    let peer = pair.peer.thread(move || kernel_receive(l));
+    let peer = spawn_kernel_receiver(&pair, to);
     // No interface named: the link takes the one holding the default route
     // (of the namespace it is opened in) and that interface's address.
     let gw = pair.peer_addr().to_string();
@@ -36,26 +35,8 @@ fn raw_mode_daytona_connects_and_sends_100mb_to_the_kernel() {
         assert_eq!(link.ephemeral_ports(), 61_000..=65_535);
         let table = link.table_name().expect("a table").to_string();
         let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
-        let clock = Clock::new();
-        let conn = drv
-            .stack()
-            .tcp_connect(clock.now(), to, None)
-            .expect("connect");
-        let mut tx = Sender::new(7, BULK);
-        drive(&mut drv, clock, |s, now| {
-            if peer.is_finished() && connection_gone_or_closing(s, conn) {
-                return Step::Done;
-            }
-            if tx.step(s, now, conn) {
-                Step::Progress
-            } else {
-                Step::Idle
-            }
-        })
-        .expect("transfer");
-        let got = peer.join().expect("kernel receiver");
-        let stats = drv.link().stats();
-        (tx.digest, got, table, stats)
+        let (sent, got) = daytona_sends(&mut drv, to, 7, BULK, peer);
+        (sent, got, table, drv.link().stats())
     });
     eprintln!("link stats: {stats:?}");
     assert_eq!(got.len(), BULK);
@@ -75,52 +56,14 @@ fn raw_mode_kernel_connects_and_sends_100mb_to_daytona() {
     }
     let pair = Pair::new(32).expect("namespaces");
     let at = SocketAddrV4::new(pair.day_addr(), 5002);
-    let (ready_tx, ready_rx) = mpsc::channel::<()>();
-    let peer = pair.peer.thread(move || {
-        ready_rx.recv().expect("Daytona is listening");
-        kernel_send(at, 11, BULK)
-    });
+    let (ready, peer) = spawn_kernel_sender(&pair, at, 11, BULK);
     let day_if = pair.day_if.clone();
     let (got, sent, table, stats) = pair.day.run(move || {
         let link =
             RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5002)).expect("raw link");
         let table = link.table_name().expect("a table").to_string();
         let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
-        let l = drv.stack().tcp_listen(at, 16).expect("listen");
-        ready_tx.send(()).expect("peer waits");
-        let clock = Clock::new();
-        let mut conn = None;
-        let mut got = Digest::new();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut closed = false;
-        drive(&mut drv, clock, |s, now| {
-            if conn.is_none() {
-                conn = s.tcp_accept(l).ok();
-            }
-            let Some(c) = conn else {
-                return Step::Idle;
-            };
-            if closed {
-                return if peer.is_finished() && s.connection_count() == 0 {
-                    Step::Done
-                } else {
-                    Step::Idle
-                };
-            }
-            let (moved, eof) = recv_into(s, now, c, &mut got, &mut buf);
-            if eof {
-                s.tcp_close(now, c).expect("close");
-                closed = true;
-                return Step::Progress;
-            }
-            if moved {
-                Step::Progress
-            } else {
-                Step::Idle
-            }
-        })
-        .expect("transfer");
-        let sent = peer.join().expect("kernel sender");
+        let (got, sent) = daytona_receives(&mut drv, at, ready, peer);
         (got, sent, table, drv.link().stats())
     });
     eprintln!("link stats: {stats:?}");

@@ -15,6 +15,72 @@ use daytona_runtime::Driver;
 use daytona_testnet::{Digest, Netns, PatternReader, Veth};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether transfers generate pattern data and hash it (tests); the
+/// goodput example turns it off so that it measures the links, not the
+/// test data (then only byte counts are compared).
+pub static CHECK: AtomicBool = AtomicBool::new(true);
+
+fn checking() -> bool {
+    CHECK.load(Ordering::Relaxed)
+}
+
+/// Test data: the pattern stream, or (not checking) `len` bytes of
+/// whatever the buffer holds.
+pub struct Source {
+    reader: PatternReader,
+    left: u64,
+}
+
+impl Source {
+    pub fn new(seed: u64, len: u64) -> Source {
+        Source {
+            reader: PatternReader::new(seed, len),
+            left: len,
+        }
+    }
+
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let n = if checking() {
+            self.reader.read(buf).expect("pattern")
+        } else {
+            self.left.min(buf.len() as u64) as usize
+        };
+        self.left -= n as u64;
+        n
+    }
+}
+
+/// A byte count and (when checking) the hash of the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    digest: Digest,
+    bytes: u64,
+}
+
+impl Tally {
+    pub fn new() -> Tally {
+        Tally::default()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.bytes
+    }
+
+    /// (bytes, hash)
+    pub fn finish(&self) -> (u64, u128) {
+        (self.bytes, self.digest.finish().1)
+    }
+}
+
+/// Feeds `data` to `t` (only its length when not checking).
+pub fn feed(t: &mut Tally, data: &[u8]) {
+    if checking() {
+        t.digest.update(data);
+    }
+    t.bytes += data.len() as u64;
+}
 
 /// Transfer size of the bulk tests (each direction).
 pub const BULK: u64 = 100_000_000;
@@ -173,20 +239,20 @@ pub fn drive<L: Link>(
 /// The Daytona side of a bulk send: writes `len` pattern bytes of `seed`
 /// on `conn`, then closes, and is done when `until` says so.
 pub struct Sender {
-    reader: PatternReader,
+    reader: Source,
     chunk: Vec<u8>,
     off: usize,
-    pub digest: Digest,
+    pub digest: Tally,
     closed: bool,
 }
 
 impl Sender {
     pub fn new(seed: u64, len: u64) -> Sender {
         Sender {
-            reader: PatternReader::new(seed, len),
+            reader: Source::new(seed, len),
             chunk: Vec::new(),
             off: 0,
-            digest: Digest::new(),
+            digest: Tally::new(),
             closed: false,
         }
     }
@@ -203,10 +269,10 @@ impl Sender {
         loop {
             if self.off == self.chunk.len() {
                 self.chunk.resize(256 << 10, 0);
-                let n = self.reader.read(&mut self.chunk).expect("pattern");
+                let n = self.reader.read(&mut self.chunk);
                 self.chunk.truncate(n);
                 self.off = 0;
-                self.digest.update(&self.chunk);
+                feed(&mut self.digest, &self.chunk);
                 if n == 0 {
                     if !self.closed {
                         s.tcp_shutdown(now, conn, Shutdown::Write)
@@ -235,7 +301,7 @@ pub fn recv_into(
     s: &mut Stack,
     now: Instant,
     conn: daytona_core::stack::ConnHandle,
-    digest: &mut Digest,
+    digest: &mut Tally,
     buf: &mut [u8],
 ) -> (bool, bool) {
     let mut moved = false;
@@ -243,7 +309,7 @@ pub fn recv_into(
         match s.tcp_recv(now, conn, buf) {
             Ok(0) => return (moved, true),
             Ok(n) => {
-                digest.update(&buf[..n]);
+                feed(digest, &buf[..n]);
                 moved = true;
             }
             Err(Error::WouldBlock) => return (moved, false),
@@ -273,14 +339,14 @@ pub fn kernel_listener(addr: SocketAddrV4) -> TcpListener {
 }
 
 /// The kernel receiving side: accepts one connection, reads to EOF.
-pub fn kernel_receive(l: TcpListener) -> Digest {
+pub fn kernel_receive(l: TcpListener) -> Tally {
     let (mut s, _) = l.accept().expect("accept");
-    let mut d = Digest::new();
+    let mut d = Tally::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
         match s.read(&mut buf) {
             Ok(0) => return d,
-            Ok(n) => d.update(&buf[..n]),
+            Ok(n) => feed(&mut d, &buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => panic!("kernel read: {e}"),
         }
@@ -289,24 +355,136 @@ pub fn kernel_receive(l: TcpListener) -> Digest {
 
 /// The kernel sending side: connects, writes `len` pattern bytes, shuts
 /// down its write side and waits for Daytona's FIN.
-pub fn kernel_send(to: SocketAddrV4, seed: u64, len: u64) -> Digest {
-    let mut s = TcpStream::connect(to).expect("kernel connect");
-    daytona_testnet::set_cubic(&s).expect("cubic");
-    let mut r = PatternReader::new(seed, len);
-    let mut d = Digest::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = r.read(&mut buf).expect("pattern");
-        if n == 0 {
-            break;
-        }
-        d.update(&buf[..n]);
-        s.write_all(&buf[..n]).expect("kernel write");
-    }
-    s.shutdown(std::net::Shutdown::Write)
-        .expect("kernel shutdown");
+pub fn kernel_send(to: SocketAddrV4, seed: u64, len: u64) -> Tally {
+    let (mut s, d) = kernel_write(to, seed, len);
     let mut rest = Vec::new();
     s.read_to_end(&mut rest).expect("kernel waits for EOF");
     assert!(rest.is_empty(), "Daytona sent data it should not have");
     d
+}
+
+/// Like [`kernel_send`] without waiting for the other side to close.
+pub fn kernel_send_only(to: SocketAddrV4, seed: u64, len: u64) -> Tally {
+    kernel_write(to, seed, len).1
+}
+
+fn kernel_write(to: SocketAddrV4, seed: u64, len: u64) -> (TcpStream, Tally) {
+    let mut s = TcpStream::connect(to).expect("kernel connect");
+    daytona_testnet::set_cubic(&s).expect("cubic");
+    let mut r = Source::new(seed, len);
+    let mut d = Tally::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = r.read(&mut buf);
+        if n == 0 {
+            break;
+        }
+        feed(&mut d, &buf[..n]);
+        s.write_all(&buf[..n]).expect("kernel write");
+    }
+    s.shutdown(std::net::Shutdown::Write)
+        .expect("kernel shutdown");
+    (s, d)
+}
+
+/// Daytona's side of a bulk send over `drv`: connects to `to`, sends `len`
+/// pattern bytes of `seed`, shuts down its write side, and drives until
+/// the kernel receiver (`peer`) has read everything and both sides have
+/// closed. Returns what was sent and what the kernel received.
+pub fn daytona_sends<L: Link>(
+    drv: &mut Driver<L>,
+    to: SocketAddrV4,
+    seed: u64,
+    len: u64,
+    peer: std::thread::JoinHandle<Tally>,
+) -> (Tally, Tally) {
+    let clock = Clock::new();
+    let conn = drv
+        .stack()
+        .tcp_connect(clock.now(), to, None)
+        .expect("connect");
+    let mut tx = Sender::new(seed, len);
+    drive(drv, clock, |s, now| {
+        if peer.is_finished() && connection_gone_or_closing(s, conn) {
+            return Step::Done;
+        }
+        if tx.step(s, now, conn) {
+            Step::Progress
+        } else {
+            Step::Idle
+        }
+    })
+    .expect("transfer");
+    let got = peer.join().expect("kernel receiver");
+    (tx.digest, got)
+}
+
+/// Daytona's side of a bulk receive: listens on `at`, tells the kernel
+/// sender through `ready`, reads to EOF, closes, and drives until the
+/// connection is gone and the sender (`peer`) has finished. Returns what
+/// was received and what the kernel sent.
+pub fn daytona_receives<L: Link>(
+    drv: &mut Driver<L>,
+    at: SocketAddrV4,
+    ready: std::sync::mpsc::Sender<()>,
+    peer: std::thread::JoinHandle<Tally>,
+) -> (Tally, Tally) {
+    let l = drv.stack().tcp_listen(at, 16).expect("listen");
+    ready.send(()).expect("the kernel sender waits");
+    let mut conn = None;
+    let mut got = Tally::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut closed = false;
+    drive(drv, Clock::new(), |s, now| {
+        if conn.is_none() {
+            conn = s.tcp_accept(l).ok();
+        }
+        let Some(c) = conn else {
+            return Step::Idle;
+        };
+        if closed {
+            return if peer.is_finished() && s.connection_count() == 0 {
+                Step::Done
+            } else {
+                Step::Idle
+            };
+        }
+        let (moved, eof) = recv_into(s, now, c, &mut got, &mut buf);
+        if eof {
+            s.tcp_close(now, c).expect("close");
+            closed = true;
+            return Step::Progress;
+        }
+        if moved {
+            Step::Progress
+        } else {
+            Step::Idle
+        }
+    })
+    .expect("transfer");
+    let sent = peer.join().expect("kernel sender");
+    (got, sent)
+}
+
+/// Starts the kernel sender thread in the peer namespace; it waits for the
+/// returned channel's signal before connecting to `at`.
+pub fn spawn_kernel_sender(
+    pair: &Pair,
+    at: SocketAddrV4,
+    seed: u64,
+    len: u64,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<Tally>) {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let peer = pair.peer.thread(move || {
+        ready_rx.recv().expect("Daytona is listening");
+        kernel_send(at, seed, len)
+    });
+    (ready_tx, peer)
+}
+
+/// Starts the kernel receiver thread (listening on `at`) in the peer
+/// namespace.
+pub fn spawn_kernel_receiver(pair: &Pair, at: SocketAddrV4) -> std::thread::JoinHandle<Tally> {
+    let l = pair.peer.run(move || kernel_listener(at));
+    pair.peer.thread(move || kernel_receive(l))
 }

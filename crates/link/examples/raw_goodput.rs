@@ -2,7 +2,7 @@
 //! (CUBIC) over a veth between two namespaces, next to kernel → kernel over
 //! the same veth. Needs root.
 //!
-//! cargo run --release -p daytona-link --example raw_goodput [MB]
+//! cargo run --release -p daytona-link --example raw_goodput [MB] [kernel|raw|l2]
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -68,37 +68,43 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1000);
     let len = mb * 1_000_000;
+    let only = std::env::args().nth(2);
+    let want = |m: &str| only.as_deref().is_none_or(|o| o == m);
     // Measure the links, not the test data: compare byte counts only.
     CHECK.store(false, std::sync::atomic::Ordering::Relaxed);
     let pair = Pair::new(51).expect("namespaces");
 
-    // Kernel → kernel over the same veth (198.18.51.2 is the kernel's).
+    if want("kernel") {
+        kernel_to_kernel(&pair, len);
+    }
+    let day_if = pair.day_if.clone();
+    let (ports_if, me) = (day_if.clone(), pair.day_addr());
+    if want("raw") {
+        both_ways(&pair, "raw", me, len, move || {
+            let link = RawLink::open(RawConfig::new().interface(&ports_if).tcp_port(5002))
+                .expect("raw link");
+            (Driver::new(new_stack(link.stack_config()), link).expect("driver"),)
+        });
+    }
+    let me = Ipv4Addr::new(198, 18, pair.net, 3);
+    if want("l2") {
+        both_ways(&pair, "L2 (TPACKET_V3)", me, len, move || {
+            let link = PacketLink::open(PacketConfig::new(&day_if, MAC)).expect("packet link");
+            let mut cfg = StackConfig::ethernet(EthernetAddress(MAC), me, 24);
+            cfg.mtu = link.mtu();
+            (Driver::new(new_stack(cfg), link).expect("driver"),)
+        });
+    }
+}
+
+/// Kernel → kernel over the same veth (198.18.N.2 is the kernel's).
+fn kernel_to_kernel(pair: &Pair, len: u64) {
     let at = SocketAddrV4::new(pair.day_addr(), 5000);
     let l = pair.day.run(move || kernel_listener(at));
     let rx = pair.day.thread(move || kernel_receive(l));
     let t = Instant::now();
     let sent = pair.peer.run(move || kernel_send_only(at, 3, len));
     let got = rx.join().expect("kernel receiver");
-    report(
-        "kernel → kernel (veth, cubic)",
-        len,
-        t.elapsed().as_secs_f64(),
-        &sent,
-        &got,
-    );
-
-    let day_if = pair.day_if.clone();
-    let (ports_if, me) = (day_if.clone(), pair.day_addr());
-    both_ways(&pair, "raw", me, len, move || {
-        let link =
-            RawLink::open(RawConfig::new().interface(&ports_if).tcp_port(5002)).expect("raw link");
-        (Driver::new(new_stack(link.stack_config()), link).expect("driver"),)
-    });
-    let me = Ipv4Addr::new(198, 18, pair.net, 3);
-    both_ways(&pair, "L2 (TPACKET_V3)", me, len, move || {
-        let link = PacketLink::open(PacketConfig::new(&day_if, MAC)).expect("packet link");
-        let mut cfg = StackConfig::ethernet(EthernetAddress(MAC), me, 24);
-        cfg.mtu = link.mtu();
-        (Driver::new(new_stack(cfg), link).expect("driver"),)
-    });
+    let secs = t.elapsed().as_secs_f64();
+    report("kernel → kernel (veth, cubic)", len, secs, &sent, &got);
 }

@@ -170,3 +170,96 @@ fn without_cap_net_raw_or_cap_net_admin_the_error_names_it() {
     assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}");
     assert!(!pair.day_tables().contains("daytona_"));
 }
+
+#[test]
+fn ports_added_after_open_reach_the_stack_and_not_the_kernel() {
+    if !require_privileges("raw mode set_ports (TCP and UDP)") {
+        return;
+    }
+    let pair = Pair::new(36).expect("namespaces");
+    // Counts ICMP errors the Daytona-side kernel sends (port unreachable
+    // for a UDP datagram it would have thought was its own).
+    pair.day
+        .nft(&format!(
+            "table ip icmpwatch {{\n chain out {{\n type filter hook output priority 0;\n \
+             icmp type destination-unreachable ip ttl != {STACK_TTL} counter\n }}\n}}\n"
+        ))
+        .expect("icmp counter");
+    let tcp_at = SocketAddrV4::new(pair.day_addr(), 5005);
+    let udp_at = SocketAddrV4::new(pair.day_addr(), 5007);
+    let (ready, peer) = spawn_kernel_sender(&pair, tcp_at, 5, 1_000_000);
+    let (udp_ready_tx, udp_ready_rx) = mpsc::channel::<()>();
+    let peer_addr = pair.peer_addr();
+    let udp_peer = pair.peer.thread(move || {
+        udp_ready_rx.recv().expect("Daytona is bound");
+        let s = std::net::UdpSocket::bind(SocketAddrV4::new(peer_addr, 0)).expect("udp");
+        // A safety net against a hang, not a timing assertion.
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        for i in 0..50u32 {
+            let msg = format!("ping {i}");
+            s.send_to(msg.as_bytes(), udp_at).expect("send");
+            let (n, from) = s.recv_from(&mut buf).expect("echo");
+            assert_eq!(from, std::net::SocketAddr::V4(udp_at));
+            assert_eq!(&buf[..n], msg.as_bytes());
+        }
+    });
+    let day_if = pair.day_if.clone();
+    let (got, sent) = pair.day.run(move || {
+        let mut link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
+        link.set_ports(&[5005], &[5007]).expect("set_ports");
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let u = drv.stack().udp_bind(udp_at).expect("udp bind");
+        udp_ready_tx.send(()).expect("udp peer waits");
+        // Echo datagrams while the TCP transfer runs.
+        let echo = |s: &mut daytona_core::stack::Stack| {
+            let mut buf = [0u8; 64];
+            while let Ok((n, from)) = s.udp_recv_from(u, &mut buf) {
+                s.udp_send_to(u, from, &buf[..n]).expect("echo");
+            }
+        };
+        let l = drv.stack().tcp_listen(tcp_at, 4).expect("listen");
+        ready.send(()).expect("tcp peer waits");
+        let mut conn = None;
+        let mut got = Tally::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut closed = false;
+        drive(&mut drv, Clock::new(), |s, now| {
+            echo(s);
+            if conn.is_none() {
+                conn = s.tcp_accept(l).ok();
+            }
+            let Some(c) = conn else {
+                return Step::Idle;
+            };
+            if closed {
+                return if peer.is_finished() && udp_peer.is_finished() {
+                    Step::Done
+                } else {
+                    Step::Idle
+                };
+            }
+            let (moved, eof) = recv_into(s, now, c, &mut got, &mut buf);
+            if eof {
+                s.tcp_close(now, c).expect("close");
+                closed = true;
+            }
+            if moved || eof {
+                Step::Progress
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("exchange");
+        udp_peer.join().expect("udp peer");
+        (got, peer.join().expect("kernel sender"))
+    });
+    assert_eq!(got.finish(), sent.finish());
+    assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
+    let icmp = pair
+        .day
+        .exec(&["nft", "list", "table", "ip", "icmpwatch"])
+        .expect("list");
+    assert!(icmp.contains("counter packets 0 "), "{icmp}");
+}

@@ -178,7 +178,7 @@ fn cut(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A TCP/IPv4 frame with `len` payload bytes and valid checksums.
@@ -203,7 +203,7 @@ mod tests {
         f
     }
 
-    fn tcp_checksum_ok(f: &[u8], layout: TcpLayout) -> bool {
+    pub(crate) fn tcp_checksum_ok(f: &[u8], layout: TcpLayout) -> bool {
         checksum::combine(&[tcp_pseudo_sum(f, layout), checksum::sum(&f[layout.tcp..])]) == 0xffff
     }
 

@@ -11,11 +11,17 @@
 //! `// SAFETY:` comment.
 #![deny(unsafe_code)]
 
+pub mod bpf;
+mod csum;
 pub mod gso;
 pub mod impair;
 pub mod loss;
 mod memory;
+pub mod netif;
+pub mod nft;
+pub mod packet;
 pub mod queue;
+pub mod raw;
 pub mod tap;
 pub mod trace;
 pub mod unix;
@@ -23,7 +29,9 @@ pub mod unix;
 pub use impair::{FaultModel, FaultStats, Impairment, LinkEvent, LinkEventKind};
 pub use loss::GilbertElliott;
 pub use memory::MemoryLink;
+pub use packet::{PacketConfig, PacketLink};
 pub use queue::{Aqm, CoDelParams};
+pub use raw::{RawConfig, RawLink};
 pub use tap::{TapConfig, TapLink, TapMode, TapStats};
 pub use trace::Trace;
 pub use unix::{SocketPairLink, SocketPairStats};
@@ -370,5 +378,150 @@ mod tests {
         // Order is kept for frames that were not reordered.
         let firsts: Vec<u8> = rx.iter().map(|f| f[0]).collect();
         assert!(firsts.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// A link that offloads: hands out queued frames with their metadata
+    /// and records what it is asked to send.
+    struct Offloading {
+        rx: Vec<(Vec<u8>, FrameMeta)>,
+        sent: Vec<(Vec<u8>, FrameMeta)>,
+    }
+
+    impl Link for Offloading {
+        fn caps(&self) -> LinkCaps {
+            LinkCaps {
+                ethernet: false,
+                mtu: 1500,
+                max_segment: 65_535,
+                rx_checksum_verified: true,
+            }
+        }
+
+        fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
+            let n = self.rx.len();
+            for (f, m) in self.rx.drain(..) {
+                batch.push_with(&f, m);
+            }
+            Ok(n)
+        }
+
+        fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
+            self.sent
+                .extend(batch.iter_meta().map(|(f, m)| (f.to_vec(), m)));
+            Ok(batch.len())
+        }
+    }
+
+    #[test]
+    fn batch_keeps_metadata_per_frame() {
+        let mut b = Batch::new();
+        let gso = FrameMeta {
+            gso_size: Some(1448),
+            ..FrameMeta::default()
+        };
+        b.push(b"plain");
+        b.push_with(b"super", gso);
+        assert_eq!(b.iter().collect::<Vec<_>>(), vec![&b"plain"[..], b"super"]);
+        let metas: Vec<FrameMeta> = b.iter_meta().map(|(_, m)| m).collect();
+        assert_eq!(metas, vec![FrameMeta::default(), gso]);
+        // Buffers are reused, metadata is not left over from before.
+        b.clear();
+        b.push(b"again");
+        b.push(b"plain");
+        assert!(b.iter_meta().all(|(_, m)| m == FrameMeta::default()));
+        let added = b.fill_with(|_| Ok::<_, ()>(None)).unwrap();
+        assert!(!added);
+        assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn impaired_offloading_link_works_per_packet() {
+        use crate::gso::tests::{tcp_checksum_ok, tcp_frame};
+        let big = tcp_frame(false, 10_000, 0x18);
+        let layout = gso::tcp_layout(&big, false).unwrap();
+        // The kernel's GRO frame: a partial checksum, trusted.
+        let mut partial = big.clone();
+        let pseudo = gso::tcp_pseudo_sum(&partial, layout);
+        partial[layout.tcp + 16..layout.tcp + 18].copy_from_slice(&pseudo.to_be_bytes());
+        let meta = FrameMeta {
+            gso_size: Some(1448),
+            csum_verified: true,
+            csum_partial: Some(CsumPartial {
+                start: layout.tcp as u16,
+                offset: 16,
+            }),
+        };
+        let inner = Offloading {
+            rx: vec![(partial, meta)],
+            sent: Vec::new(),
+        };
+        let none = || FaultModel::new(Impairment::default(), 1);
+        let mut link = Impaired::new(inner, none()).with_rx(none());
+        let caps = link.caps();
+        assert_eq!(caps.max_segment, 1500, "no TSO through the fault model");
+        assert!(!caps.rx_checksum_verified);
+        let mut rx = Batch::new();
+        let t = Instant::from_secs(1);
+        assert_eq!(link.recv_batch(t, &mut rx).unwrap(), 7);
+        let mut payload = Vec::new();
+        for (f, m) in rx.iter_meta() {
+            assert!(f.len() <= 1500);
+            assert_eq!(m, FrameMeta::default(), "the stack verifies them");
+            let l = gso::tcp_layout(f, false).unwrap();
+            assert!(tcp_checksum_ok(f, l));
+            payload.extend_from_slice(&f[l.payload..]);
+        }
+        assert_eq!(payload, big[layout.payload..]);
+        assert_eq!(link.rx_model().unwrap().stats.frames, 7);
+        // A super-segment sent anyway is cut before the transmit model.
+        let mut tx = Batch::new();
+        tx.push_with(
+            &big,
+            FrameMeta {
+                gso_size: Some(1448),
+                ..FrameMeta::default()
+            },
+        );
+        assert_eq!(link.send_batch(t, &tx).unwrap(), 1);
+        let sent = &link.inner().sent;
+        assert_eq!(sent.len(), 7);
+        assert!(sent
+            .iter()
+            .all(|(f, m)| f.len() <= 1500 && m.gso_size.is_none()));
+    }
+
+    #[test]
+    fn receive_impairment_drops_and_corrupts_what_arrives() {
+        let frames = (0..200u8)
+            .map(|i| (vec![i; 100], FrameMeta::default()))
+            .collect();
+        let inner = Offloading {
+            rx: frames,
+            sent: Vec::new(),
+        };
+        let rx = Impairment {
+            loss: 0.2,
+            corrupt: 0.2,
+            delay: Duration::from_millis(5),
+            ..Impairment::default()
+        };
+        let mut link = Impaired::new(inner, FaultModel::new(Impairment::default(), 1))
+            .with_rx(FaultModel::new(rx, 9));
+        let t = Instant::from_secs(1);
+        let mut got = Batch::new();
+        assert_eq!(
+            link.recv_batch(t, &mut got).unwrap(),
+            0,
+            "held for the delay"
+        );
+        assert_eq!(link.poll_at(), Some(t + Duration::from_millis(5)));
+        let n = link
+            .recv_batch(t + Duration::from_millis(5), &mut got)
+            .unwrap();
+        let s = &link.rx_model().unwrap().stats;
+        assert_eq!(n as u64 + s.lost, 200);
+        assert!(s.lost > 0 && s.corrupted > 0, "{s:?}");
+        let damaged = got.iter().filter(|f| f.iter().any(|b| *b != f[0])).count();
+        assert!(damaged > 0);
     }
 }

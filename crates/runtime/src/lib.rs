@@ -18,6 +18,8 @@ mod events;
 mod rt;
 mod sys;
 mod tcp;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod udp;
 
 pub use config::{ShutdownPolicy, StackBuilder, TimerMode};
@@ -208,6 +210,22 @@ mod tests {
                 .unwrap_or(now + Duration::from_micros(100));
         }
         assert_eq!(got, data);
+    }
+
+    #[test]
+    fn tso_beyond_what_the_link_segments_is_refused() {
+        let (la, lb) = MemoryLink::pair(1500);
+        let mut cfg = StackConfig::ip(A, 24);
+        cfg.tso_max = Some(65_535);
+        let s = Stack::new(cfg.clone(), CcRegistry::with_builtin()).unwrap();
+        let err = Driver::new(s, la).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("tso_max"), "{err}");
+        // Nor through the fault model, which works per packet.
+        cfg.tso_max = Some(1500);
+        let s = Stack::new(cfg, CcRegistry::with_builtin()).unwrap();
+        let model = FaultModel::new(Impairment::default(), 1);
+        assert!(Driver::new(s, Impaired::new(lb, model)).is_ok());
     }
 
     #[test]

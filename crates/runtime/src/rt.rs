@@ -143,6 +143,7 @@ enum WaitKind {
     /// The thread driving the link; woken through `app_wake`.
     Driver(ThreadId),
     /// An async task.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     Task(Waker),
 }
 
@@ -404,6 +405,7 @@ impl Core {
 
     /// Registers an async task's waker for `interest` (replacing an older
     /// one for the same interest).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn register_task(&mut self, interest: Interest, waker: &Waker) {
         for w in &mut self.waiters {
             if w.interest == interest {
@@ -731,6 +733,11 @@ impl Runtime {
         Ok(r)
     }
 
+    /// Threads and tasks blocked in socket calls right now (diagnostics).
+    pub fn blocked(&self) -> usize {
+        self.shared.lock().waiters.len()
+    }
+
     /// Link errors the runtime has seen (they are counted, not fatal), and
     /// the last one's text.
     pub fn link_errors(&self) -> (u64, Option<String>) {
@@ -792,10 +799,8 @@ fn stack_thread(shared: &Shared) {
                         timer = true;
                     }
                     TOKEN_WAKE => Shared::drain(&shared.wake),
-                    TOKEN_LINK => {
-                        if f.intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR) {
-                            link_dead = true;
-                        }
+                    TOKEN_LINK if f.intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR) => {
+                        link_dead = true;
                     }
                     _ => {}
                 }

@@ -3,7 +3,7 @@
 //! runtime as an extra first argument where `std` opens a socket.
 
 use crate::events::{EventSubscription, Ring};
-use crate::rt::{io_error, Interest, Runtime, Shared};
+use crate::rt::{io_error, Core, Interest, Runtime, Shared};
 use daytona_core::observe::{ConnId, TcpInfo};
 use daytona_core::stack::{ConnHandle, ListenerHandle};
 use daytona_core::tcp::{Shutdown as CoreShutdown, State};
@@ -153,24 +153,36 @@ impl TcpListener {
         let rt = &self.inner.rt;
         let mut core = rt.lock();
         loop {
-            match core.stack()?.tcp_accept(self.inner.h) {
-                Ok(h) => {
-                    core.open.insert(h);
-                    let stack = core.stack()?;
-                    let c = stack.tcp(h).map_err(io_error)?;
-                    let stream = TcpStream::new(rt.clone(), h, c.id(), c.local(), c.remote());
-                    drop(core);
-                    let peer = SocketAddr::V4(stream.inner.peer);
-                    return Ok((stream, peer));
-                }
-                Err(E::WouldBlock) => {
-                    if self.inner.nonblocking.load(Ordering::Relaxed) {
-                        return Err(io::ErrorKind::WouldBlock.into());
-                    }
-                    core = rt.wait(core, Interest::Accept(self.inner.h), None)?;
-                }
-                Err(e) => return Err(io_error(e)),
+            if let Some(stream) = self.try_accept(&mut core)? {
+                drop(core);
+                let peer = SocketAddr::V4(stream.inner.peer);
+                return Ok((stream, peer));
             }
+            if self.inner.nonblocking.load(Ordering::Relaxed) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            core = rt.wait(core, Interest::Accept(self.inner.h), None)?;
+        }
+    }
+
+    /// One accept under the stack lock: `Ok(None)` when nobody waits. The
+    /// caller must release the lock before dropping the stream.
+    pub(crate) fn try_accept(&self, core: &mut Core) -> io::Result<Option<TcpStream>> {
+        match core.stack()?.tcp_accept(self.inner.h) {
+            Ok(h) => {
+                core.open.insert(h);
+                let c = core.stack()?.tcp(h).map_err(io_error)?;
+                let (id, local, remote) = (c.id(), c.local(), c.remote());
+                Ok(Some(TcpStream::new(
+                    self.inner.rt.clone(),
+                    h,
+                    id,
+                    local,
+                    remote,
+                )))
+            }
+            Err(E::WouldBlock) => Ok(None),
+            Err(e) => Err(io_error(e)),
         }
     }
 
@@ -196,10 +208,12 @@ impl TcpListener {
         core.stack()?.tcp_pending(self.inner.h).map_err(io_error)
     }
 
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.inner.rt
     }
 
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn handle(&self) -> ListenerHandle {
         self.inner.h
     }
@@ -295,6 +309,42 @@ impl StreamInner {
     }
 }
 
+impl StreamInner {
+    /// One read under the stack lock; `None` when it would block.
+    pub(crate) fn try_read(&self, core: &mut Core, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        let now = self.rt.clock.now();
+        let stack = match core.stack() {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        match stack.tcp_recv(now, self.h, buf) {
+            Ok(n) => {
+                core.after_change(&self.rt, now);
+                Some(Ok(n))
+            }
+            Err(E::WouldBlock) => None,
+            Err(e) => Some(self.report(e, Op::Read)),
+        }
+    }
+
+    /// One write under the stack lock; `None` when it would block.
+    pub(crate) fn try_write(&self, core: &mut Core, buf: &[u8]) -> Option<io::Result<usize>> {
+        let now = self.rt.clock.now();
+        let stack = match core.stack() {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        match stack.tcp_send(now, self.h, buf) {
+            Ok(n) => {
+                core.after_change(&self.rt, now);
+                Some(Ok(n))
+            }
+            Err(E::WouldBlock) => None,
+            Err(e) => Some(self.report(e, Op::Write)),
+        }
+    }
+}
+
 impl TcpStream {
     fn new(
         rt: Arc<Shared>,
@@ -318,6 +368,7 @@ impl TcpStream {
         }
     }
 
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn inner(&self) -> &Arc<StreamInner> {
         &self.inner
     }
@@ -418,27 +469,20 @@ impl TcpStream {
         let end = self.read_timeout_deadline(&self.inner.read_timeout);
         let mut core = rt.lock();
         loop {
-            let now = rt.clock.now();
-            match core.stack()?.tcp_recv(now, self.inner.h, buf) {
-                Ok(n) => {
-                    core.after_change(rt, now);
-                    return Ok(n);
-                }
-                Err(E::WouldBlock) => {
-                    if self.inner.nonblocking.load(Ordering::Relaxed) {
-                        return Err(io::ErrorKind::WouldBlock.into());
-                    }
-                    core = match rt.wait(core, Interest::Read(self.inner.h), end) {
-                        Ok(c) => c,
-                        // std on Unix: an expired read timeout is WouldBlock.
-                        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                            return Err(io::ErrorKind::WouldBlock.into())
-                        }
-                        Err(e) => return Err(e),
-                    };
-                }
-                Err(e) => return self.inner.report(e, Op::Read),
+            if let Some(r) = self.inner.try_read(&mut core, buf) {
+                return r;
             }
+            if self.inner.nonblocking.load(Ordering::Relaxed) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            core = match rt.wait(core, Interest::Read(self.inner.h), end) {
+                Ok(c) => c,
+                // std on Unix: an expired read timeout is WouldBlock.
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err(io::ErrorKind::WouldBlock.into())
+                }
+                Err(e) => return Err(e),
+            };
         }
     }
 
@@ -450,26 +494,19 @@ impl TcpStream {
         let end = self.read_timeout_deadline(&self.inner.write_timeout);
         let mut core = rt.lock();
         loop {
-            let now = rt.clock.now();
-            match core.stack()?.tcp_send(now, self.inner.h, buf) {
-                Ok(n) => {
-                    core.after_change(rt, now);
-                    return Ok(n);
-                }
-                Err(E::WouldBlock) => {
-                    if self.inner.nonblocking.load(Ordering::Relaxed) {
-                        return Err(io::ErrorKind::WouldBlock.into());
-                    }
-                    core = match rt.wait(core, Interest::Write(self.inner.h), end) {
-                        Ok(c) => c,
-                        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                            return Err(io::ErrorKind::WouldBlock.into())
-                        }
-                        Err(e) => return Err(e),
-                    };
-                }
-                Err(e) => return self.inner.report(e, Op::Write),
+            if let Some(r) = self.inner.try_write(&mut core, buf) {
+                return r;
             }
+            if self.inner.nonblocking.load(Ordering::Relaxed) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            core = match rt.wait(core, Interest::Write(self.inner.h), end) {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err(io::ErrorKind::WouldBlock.into())
+                }
+                Err(e) => return Err(e),
+            };
         }
     }
 

@@ -75,3 +75,37 @@ pub fn hash(data: &[u8]) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+/// A connected pair: (client on `a`, server on `b`) through a listener on
+/// `port` of B.
+pub fn connected(
+    a: &Runtime,
+    b: &Runtime,
+    port: u16,
+) -> (daytona_runtime::TcpStream, daytona_runtime::TcpStream) {
+    let l = daytona_runtime::TcpListener::bind(b, addr(B, port)).expect("bind");
+    let c = daytona_runtime::TcpStream::connect(a, addr(B, port)).expect("connect");
+    let (s, _) = l.accept().expect("accept");
+    (c, s)
+}
+
+/// Sends `data` on `w` from another thread while reading everything from
+/// `r` until EOF; returns what was read.
+pub fn transfer(
+    mut w: daytona_runtime::TcpStream,
+    mut r: daytona_runtime::TcpStream,
+    data: std::sync::Arc<Vec<u8>>,
+) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let writer = std::thread::spawn(move || {
+        for chunk in data.chunks(64 * 1024) {
+            w.write_all(chunk).expect("write");
+        }
+        w.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        w
+    });
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).expect("read");
+    drop(writer.join().expect("writer"));
+    got
+}

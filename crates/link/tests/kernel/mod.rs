@@ -15,7 +15,9 @@ use daytona_core::stack::{ConnHandle, Stack, StackConfig, StackCounters};
 use daytona_core::tcp::Shutdown;
 use daytona_core::time::{Duration, Instant};
 use daytona_core::Error;
-use daytona_link::{FaultModel, FaultStats, Impaired, Impairment, Link, TapConfig, TapStats};
+use daytona_link::{
+    FaultModel, FaultStats, Impaired, Impairment, Link, TapConfig, TapMode, TapStats,
+};
 use daytona_runtime::Driver;
 use daytona_testnet::{fill_pattern, set_cubic, Digest, Netns};
 use std::io::{self, Read, Write};
@@ -43,16 +45,25 @@ pub struct Run {
     pub direction: Direction,
     pub bytes: u64,
     pub mtu: usize,
+    /// TAP (Ethernet, the stack does ARP) or TUN (bare IP).
+    pub mode: TapMode,
     /// TAP offloads (vnet_hdr, TSO/GRO, checksums).
     pub offloads: bool,
     /// Daytona-side impairment of what Daytona sends.
     pub tx_impair: Option<Impairment>,
     /// Daytona-side impairment of what Daytona receives.
     pub rx_impair: Option<Impairment>,
-    /// nftables rules for the kernel's output hook towards the TAP
-    /// (`{dev}` and `{daytona}` are replaced), e.g.
-    /// `numgen random mod 100 < 1 counter drop`.
-    pub kernel_rules: Vec<String>,
+    /// nftables rules on the TAP's egress hook, for what the kernel sends
+    /// to Daytona (`{dev}` is replaced), e.g.
+    /// `numgen random mod 100 < 2 counter dup to "{dev}"`.
+    pub kernel_egress: Vec<String>,
+    /// nftables rules on the TAP's ingress hook, for what Daytona sends to
+    /// the kernel, e.g. `numgen random mod 100 < 1 counter drop`.
+    pub kernel_ingress: Vec<String>,
+    /// Make the kernel hand its output hook one packet per skb (TAP
+    /// `gso_max_segs 1`), so nftables rules act per packet rather than per
+    /// GSO super-packet.
+    pub kernel_per_packet: bool,
     /// Hash the data on both ends (off in the goodput example).
     pub hash: bool,
     pub seed: u64,
@@ -66,10 +77,13 @@ impl Run {
             direction,
             bytes,
             mtu: 1500,
+            mode: TapMode::Tap,
             offloads: true,
             tx_impair: None,
             rx_impair: None,
-            kernel_rules: Vec::new(),
+            kernel_egress: Vec::new(),
+            kernel_ingress: Vec::new(),
+            kernel_per_packet: false,
             hash: true,
             seed: 7,
             deadline: std::time::Duration::from_secs(60),
@@ -98,7 +112,8 @@ pub struct Outcome {
     pub tx_faults: Option<FaultStats>,
     pub rx_faults: Option<FaultStats>,
     pub kernel: KernelInfo,
-    /// Packets counted by each kernel-side nftables rule, in order.
+    /// Packets counted by each kernel-side nftables rule, egress rules
+    /// first.
     pub rule_hits: Vec<u64>,
     /// Wall time from the first byte to the receiver's end of stream.
     pub elapsed: std::time::Duration,
@@ -335,28 +350,47 @@ impl App {
     }
 }
 
-/// Kernel-side nftables table with the run's rules, if any.
-fn kernel_rules(ns: &Netns, dev: &str, rules: &[String]) -> io::Result<Option<String>> {
-    if rules.is_empty() {
+/// Kernel-side nftables table with the run's rules, if any: a `netdev`
+/// table with chains on the TAP's egress (kernel → Daytona) and ingress
+/// (Daytona → kernel) hooks.
+///
+/// A drop on the kernel's *own* transmit path (the `ip` output and
+/// postrouting hooks, and the device's egress hook alike) is reported to
+/// the kernel's TCP as a local send error: it keeps the segment and sends
+/// it again later, so the receiver sees no loss at all. Loss of the
+/// kernel's data is therefore made on Daytona's side (`Impaired::with_rx`);
+/// nftables drops what Daytona sends (ingress) and duplicates what the
+/// kernel sends (egress `dup to`).
+fn kernel_rules(ns: &Netns, dev: &str, r: &Run) -> io::Result<Option<String>> {
+    if r.kernel_egress.is_empty() && r.kernel_ingress.is_empty() {
         return Ok(None);
     }
     let table = daytona_testnet::unique_name("dtimp");
-    let mut script =
-        format!("table ip {table} {{\n chain out {{\n  type filter hook output priority 0;\n");
-    for r in rules {
-        let r = r
-            .replace("{dev}", dev)
-            .replace("{daytona}", &DAYTONA.to_string());
-        script.push_str(&format!("  oifname \"{dev}\" {r}\n"));
+    let mut script = format!("table netdev {table} {{\n");
+    for (hook, rules, addr) in [
+        ("egress", &r.kernel_egress, "daddr"),
+        ("ingress", &r.kernel_ingress, "saddr"),
+    ] {
+        if rules.is_empty() {
+            continue;
+        }
+        script.push_str(&format!(
+            " chain {hook} {{\n  type filter hook {hook} device \"{dev}\" priority 0;\n"
+        ));
+        for rule in rules {
+            let rule = rule.replace("{dev}", dev);
+            script.push_str(&format!("  ip {addr} {DAYTONA} {rule}\n"));
+        }
+        script.push_str(" }\n");
     }
-    script.push_str(" }\n}\n");
+    script.push_str("}\n");
     ns.nft(&script)?;
     Ok(Some(table))
 }
 
 /// The packet counts of the table's rules, in order.
 fn rule_hits(ns: &Netns, table: &str) -> io::Result<Vec<u64>> {
-    let out = ns.exec(&["nft", "list", "table", "ip", table])?;
+    let out = ns.exec(&["nft", "list", "table", "netdev", table])?;
     Ok(out
         .lines()
         .filter_map(|l| {
@@ -379,13 +413,20 @@ fn run_inside(ns: &Netns, r: &Run) -> io::Result<Outcome> {
     let tap = TapConfig::default()
         .name(&name)
         .mtu(r.mtu)
+        .mode(r.mode)
         .offloads(r.offloads)
         .open()?;
     let offloads_in_effect = tap.offloads();
     ns.exec(&["ip", "addr", "add", &format!("{KERNEL}/24"), "dev", &name])?;
-    let table = kernel_rules(ns, &name, &r.kernel_rules)?;
+    if r.kernel_per_packet {
+        ns.exec(&["ip", "link", "set", "dev", &name, "gso_max_segs", "1"])?;
+    }
+    let table = kernel_rules(ns, &name, r)?;
     let caps = tap.caps();
-    let mut config = StackConfig::ethernet(tap.mac(), DAYTONA, 24);
+    let mut config = match r.mode {
+        TapMode::Tap => StackConfig::ethernet(tap.mac(), DAYTONA, 24),
+        TapMode::Tun => StackConfig::ip(DAYTONA, 24),
+    };
     config.mtu = r.mtu;
     let impaired = r.tx_impair.is_some() || r.rx_impair.is_some();
     if caps.max_segment > caps.mtu && !impaired {

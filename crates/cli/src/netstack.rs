@@ -6,7 +6,10 @@
 
 use crate::units;
 use daytona_core::time::Duration;
-use daytona_link::{FaultModel, Impaired, Impairment, Link, TapConfig, TapMode};
+use daytona_link::{
+    FaultModel, Impaired, Impairment, Link, PacketConfig, PacketLink, RawConfig, RawLink,
+    TapConfig, TapMode,
+};
 use daytona_runtime::{Runtime, StackBuilder, TimerMode};
 use std::io;
 use std::net::Ipv4Addr;
@@ -248,8 +251,16 @@ fn with_context(what: String, caps: &'static str) -> impl Fn(io::Error) -> Strin
     }
 }
 
+/// A locally administered MAC for Daytona on an AF_PACKET link.
+fn own_mac() -> [u8; 6] {
+    let p = std::process::id().to_be_bytes();
+    [0x02, 0xda, p[0], p[1], p[2], p[3]]
+}
+
 /// Opens the link, applies impairments and starts the runtime.
-pub fn start(a: &StackArgs) -> Result<Net, String> {
+/// `listen_port`: the TCP port a server will listen on (raw mode filters
+/// and claims it from the kernel).
+pub fn start(a: &StackArgs, listen_port: Option<u16>) -> Result<Net, String> {
     let mut b = StackBuilder::from_env().map_err(|e| e.to_string())?;
     let spec = match (&a.link, b.link_spec()) {
         (Some(l), _) => l.clone(),
@@ -322,14 +333,70 @@ pub fn start(a: &StackArgs) -> Result<Net, String> {
             }
             let kind = if *mode == TapMode::Tap { "tap" } else { "tun" };
             (
-                wrap(tap, impairment.clone(), a.impair.impair_rx, a.impair.impair_seed),
+                wrap(
+                    tap,
+                    impairment.clone(),
+                    a.impair.impair_rx,
+                    a.impair.impair_seed,
+                ),
                 format!("{kind} {name}, offloads {offloads}, MTU {mtu}"),
             )
         }
-        LinkSpec::Raw { .. } | LinkSpec::Packet { .. } => {
-            return Err(format!(
-                "link {spec:?} is not available in this build (raw and packet links are not merged yet)"
-            ))
+        LinkSpec::Raw { interface } => {
+            let Some(port) = listen_port else {
+                // The runtime picks ephemeral ports from the kernel's own
+                // range, which raw mode leaves to the kernel.
+                return Err("raw mode is for serve: connect needs ephemeral ports outside the kernel's (use tap: or packet:)".into());
+            };
+            if a.kernel_addr.is_some() {
+                return Err("--kernel-addr is for TAP/TUN links".into());
+            }
+            let mut cfg = RawConfig::new().tcp_port(port);
+            if let Some(i) = interface {
+                cfg = cfg.interface(i);
+            }
+            if let Some((ip, _)) = a.addr {
+                cfg = cfg.addr(ip);
+            }
+            let raw = RawLink::open(cfg).map_err(|e| format!("opening raw mode: {e}"))?;
+            if a.addr.is_none() {
+                // The address the link shares with the kernel.
+                b = b.addr(raw.addr(), raw.prefix_len());
+            }
+            let d = format!(
+                "raw on {} (nftables table {}), MTU {}",
+                raw.interface(),
+                raw.table_name().unwrap_or("-"),
+                raw.mtu()
+            );
+            (
+                wrap(
+                    raw,
+                    impairment.clone(),
+                    a.impair.impair_rx,
+                    a.impair.impair_seed,
+                ),
+                d,
+            )
+        }
+        LinkSpec::Packet { interface } => {
+            if a.kernel_addr.is_some() {
+                return Err("--kernel-addr is for TAP/TUN links".into());
+            }
+            let mac = own_mac();
+            let link = PacketLink::open(PacketConfig::new(interface, mac))
+                .map_err(|e| format!("opening AF_PACKET on {interface}: {e}"))?;
+            b = b.mac(daytona_core::stack::EthernetAddress(mac));
+            let d = format!("packet on {interface}, MTU {}", link.mtu());
+            (
+                wrap(
+                    link,
+                    impairment.clone(),
+                    a.impair.impair_rx,
+                    a.impair.impair_seed,
+                ),
+                d,
+            )
         }
     };
     description.push_str(&format!(", cc {cc}, impairments: {}", a.impair.describe()));

@@ -97,7 +97,7 @@ pub struct ConnectArgs {
 
 pub fn serve(a: &ServeArgs) -> Result<(), String> {
     let amount = a.transfer.amount(a.mode)?;
-    let net = netstack::start(&a.stack)?;
+    let net = netstack::start(&a.stack, Some(a.port))?;
     let listener = TcpListener::bind(&net.rt, SocketAddrV4::new(net.addr, a.port))
         .map_err(|e| format!("listening on {}:{}: {e}", net.addr, a.port))?;
     println!(
@@ -127,7 +127,7 @@ pub fn connect(a: &ConnectArgs) -> Result<(), String> {
         return Err("http mode is for serve; connect with curl instead".into());
     }
     let amount = a.transfer.amount(a.mode)?;
-    let net = netstack::start(&a.stack)?;
+    let net = netstack::start(&a.stack, None)?;
     println!(
         "daytona connect: {} → {} ({}), mode {:?}",
         net.addr, a.target, net.description, a.mode

@@ -295,3 +295,89 @@ fn connect_sends_to_a_kernel_listener_through_an_impaired_tap() {
         .expect("total_retrans line");
     assert!(retrans > 0, "{stdout}");
 }
+
+#[test]
+fn serve_in_raw_mode_and_connect_in_packet_mode_over_a_veth() {
+    if !require_privileges("daytona serve/connect in raw and AF_PACKET mode") {
+        return;
+    }
+    let a = Netns::new("dtrawa").expect("netns");
+    let b = Netns::new("dtrawb").expect("netns");
+    let _veth = daytona_testnet::Veth::new(&a, "veth0", &b, "veth1").expect("veth");
+    a.exec(&["ip", "addr", "add", "198.18.6.2/24", "dev", "veth0"])
+        .expect("addr");
+    b.exec(&["ip", "addr", "add", "198.18.6.1/24", "dev", "veth1"])
+        .expect("addr");
+
+    // Raw mode: Daytona shares veth0's address with the kernel; curl in
+    // the other namespace fetches from it.
+    let (serve, mut rest) = start_serve(
+        &a,
+        &[
+            "--link",
+            "raw:veth0",
+            "--mode",
+            "http",
+            "--bytes",
+            "2MB",
+            "--seed",
+            "6",
+            "--quiet",
+        ],
+    );
+    let tables = a.exec(&["nft", "list", "tables"]).expect("nft");
+    assert!(tables.contains("daytona_"), "no nftables table: {tables}");
+    let curl = b
+        .command("curl")
+        .args(["-sS", "--max-time", "30", "http://198.18.6.2:5001/"])
+        .output()
+        .expect("curl runs");
+    assert!(curl.status.success(), "curl: {}", text(&curl.stderr));
+    assert_eq!(digest(&curl.stdout), stream_digest(6, 2_000_000));
+    let mut report = String::new();
+    rest.read_to_string(&mut report).expect("read");
+    assert!(serve.wait().status.success(), "{report}");
+    // The table that kept the kernel quiet is gone with the process.
+    let tables = a.exec(&["nft", "list", "tables"]).expect("nft");
+    assert!(!tables.contains("daytona_"), "{tables}");
+
+    // AF_PACKET L2 mode: Daytona has its own MAC and address on veth0 and
+    // connects to a kernel listener (CUBIC) behind veth1.
+    let listener = b.run(|| {
+        let l = TcpListener::bind("198.18.6.1:5002").expect("bind");
+        daytona_testnet::set_cubic(&l).expect("cubic");
+        l
+    });
+    let receiver = std::thread::spawn(move || {
+        let (mut s, peer) = listener.accept().expect("accept");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).expect("read");
+        (peer, got)
+    });
+    let out = a
+        .command(BIN)
+        .args([
+            "connect",
+            "198.18.6.1:5002",
+            "--link",
+            "packet:veth0",
+            "--addr",
+            "198.18.6.3/24",
+            "--bytes",
+            "2MB",
+            "--seed",
+            "8",
+            "--quiet",
+        ])
+        .output()
+        .expect("daytona runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let (peer, got) = receiver.join().expect("receiver");
+    assert_eq!(peer.ip().to_string(), "198.18.6.3");
+    assert_eq!(digest(&got), stream_digest(8, 2_000_000));
+}

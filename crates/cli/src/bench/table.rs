@@ -116,12 +116,10 @@ impl Table {
             "test", "kernel↔kernel", "Daytona", "ratio"
         );
         for r in &self.rows {
-            let num = |v: f64| {
-                if r.unit == "Gbit/s" {
-                    format!("{v:.2} {}", r.unit)
-                } else {
-                    format!("{v:.1} {}", r.unit)
-                }
+            let num = |v: f64| match r.unit {
+                "Gbit/s" => format!("{v:.2} {}", r.unit),
+                "conn/s" => format!("{v:.0} {}", r.unit),
+                _ => format!("{v:.1} {}", r.unit),
             };
             println!(
                 "{:<w$}  {:>15}  {:>15}  {:>7}",

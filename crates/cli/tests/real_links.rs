@@ -381,3 +381,88 @@ fn serve_in_raw_mode_and_connect_in_packet_mode_over_a_veth() {
     assert_eq!(peer.ip().to_string(), "198.18.6.3");
     assert_eq!(digest(&got), stream_digest(8, 2_000_000));
 }
+
+/// Namespaces whose names carry `pid` (testnet's `unique_name`: a
+/// five-character prefix, the pid in hex, `x`, a counter).
+fn namespaces_of(pid: u32) -> Vec<String> {
+    let list = daytona_testnet::ip(&["netns", "list"]).expect("ip netns list");
+    let tag = format!("{pid:x}x");
+    list.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("dtb") && n.get(5..).is_some_and(|r| r.starts_with(&tag)))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bench_measures_both_columns_and_removes_its_namespaces() {
+    if !require_privileges("daytona bench smoke run") {
+        return;
+    }
+    // Short runs: this checks that every figure is produced, not its value.
+    let child = Command::new(BIN)
+        .args([
+            "bench",
+            "--duration",
+            "200ms",
+            "--offload",
+            "on,off",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("daytona bench starts");
+    let pid = child.id();
+    let out = Reaped(Some(child)).wait();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rows = v["results"].as_array().expect("results");
+    assert_eq!(rows.len(), 7, "{v}");
+    for r in rows {
+        let kernel = r["kernel_kernel"].as_f64().expect("kernel figure");
+        let daytona = r["daytona"].as_f64().expect("Daytona figure");
+        assert!(kernel > 0.0 && daytona > 0.0, "{r}");
+        assert!(r["ratio"].as_f64().is_some(), "{r}");
+    }
+    assert_eq!(v["setup"]["kernel_cc"], "cubic");
+    assert!(namespaces_of(pid).is_empty(), "{:?}", namespaces_of(pid));
+}
+
+#[test]
+fn bench_interrupted_removes_its_namespaces() {
+    if !require_privileges("daytona bench Ctrl-C cleanup") {
+        return;
+    }
+    let mut child = Command::new(BIN)
+        .args([
+            "bench",
+            "--bytes",
+            "20MB",
+            "--duration",
+            "60s",
+            "--tests",
+            "bulk,rr",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("daytona bench starts");
+    let pid = child.id();
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let child = Reaped(Some(child));
+    // After the short kernel↔kernel bulk test its namespaces stay for the
+    // minute-long round-trip test that follows: interrupt that one.
+    let mut line = String::new();
+    err.read_line(&mut line).expect("read");
+    assert!(line.starts_with("bench: bulk kernel→kernel"), "{line:?}");
+    assert_eq!(namespaces_of(pid).len(), 2, "{:?}", namespaces_of(pid));
+    let kill = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let out = child.wait();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(namespaces_of(pid).is_empty(), "{:?}", namespaces_of(pid));
+}

@@ -86,10 +86,22 @@ fn demo_moves_bytes_both_ways_and_removes_its_namespace() {
 
 /// Starts `daytona serve` inside `ns` and waits for its "listening" line.
 fn start_serve(ns: &Netns, args: &[&str]) -> (Reaped, BufReader<std::process::ChildStdout>) {
+    let (r, out, _) = start_serve_env(ns, args, &[]);
+    (r, out)
+}
+
+/// [`start_serve`] with environment variables; also returns the
+/// "listening" line.
+fn start_serve_env(
+    ns: &Netns,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Reaped, BufReader<std::process::ChildStdout>, String) {
     let mut child = ns
         .command(BIN)
         .arg("serve")
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -99,7 +111,7 @@ fn start_serve(ns: &Netns, args: &[&str]) -> (Reaped, BufReader<std::process::Ch
     stdout.read_line(&mut first).expect("read");
     let reaped = Reaped(Some(child));
     assert!(first.contains("listening on"), "serve said {first:?}");
-    (reaped, stdout)
+    (reaped, stdout, first)
 }
 
 #[test]
@@ -187,15 +199,12 @@ fn serve_sends_to_nc_and_receives_from_nc() {
     assert!(serve.wait().status.success());
     drop(ns);
 
-    // nc as the sending client: daytona checks what arrives.
+    // nc as the sending client: daytona checks what arrives. The link,
+    // address and controller come from the runtime's variables this time.
     let ns = Netns::new("dtnc").expect("netns");
-    let (serve, mut rest) = start_serve(
+    let (serve, mut rest, first) = start_serve_env(
         &ns,
         &[
-            "--link",
-            "tap:dtn1",
-            "--addr",
-            "198.18.5.2/24",
             "--kernel-addr",
             "198.18.5.1/24",
             "--mode",
@@ -205,7 +214,14 @@ fn serve_sends_to_nc_and_receives_from_nc() {
             "9",
             "--quiet",
         ],
+        &[
+            ("DAYTONA_LINK", "tap:dtn1"),
+            ("DAYTONA_ADDR", "198.18.5.2/24"),
+            ("DAYTONA_CC", "newreno"),
+        ],
     );
+    assert!(first.contains("198.18.5.2:5001 (tap dtn1"), "{first}");
+    assert!(first.contains("cc newreno"), "{first}");
     let input = std::env::temp_dir().join(format!("daytona-nc-{}", std::process::id()));
     let mut data = Vec::new();
     let block = pattern(9, 1 << 20);

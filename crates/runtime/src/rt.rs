@@ -384,6 +384,13 @@ impl Core {
     /// later deadline leaves it: the early expiry is harmless, the stack
     /// thread re-arms then.
     fn arm_timer(&mut self, shared: &Shared) {
+        // In high-resolution mode an application thread driving the link
+        // fires the timers itself (its poll timeout is the next deadline);
+        // it re-arms the timerfd when it stops driving. This keeps the
+        // stack thread asleep during request/response exchanges.
+        if self.app_driving && shared.opts.timer_mode == TimerMode::HighResolution {
+            return;
+        }
         let Some(want) = self.timer_target(shared) else {
             return;
         };
@@ -496,69 +503,85 @@ impl Shared {
     /// Blocks the calling thread until `interest` may be ready, `deadline`
     /// passes (`TimedOut`) or the runtime shuts down. Wake-ups may be
     /// spurious: the caller retries its operation and calls again.
+    ///
+    /// If nobody drives the link, the caller becomes its driver (see the
+    /// module documentation); `accept` never does, so that a server's
+    /// accept loop leaves the link to the threads serving connections,
+    /// whose requests are latency-critical.
     pub(crate) fn wait<'a>(
         &'a self,
         mut core: MutexGuard<'a, Core>,
         interest: Interest,
         deadline: Option<Instant>,
     ) -> io::Result<MutexGuard<'a, Core>> {
-        let hires = self.opts.timer_mode == TimerMode::HighResolution;
-        if let Some(spin) = self.opts.busy_poll {
-            let start = self.clock.now();
-            loop {
-                if core.closing {
-                    return Err(shut_down_error());
-                }
-                if core.is_ready(interest) {
-                    return Ok(core);
-                }
-                let now = self.clock.now();
-                if deadline.is_some_and(|d| now >= d) || now.saturating_since(start) >= spin {
-                    break;
-                }
-                core.receive(now, hires);
-                core.after_change(self, now);
-                if core.is_ready(interest) {
-                    return Ok(core);
-                }
-                drop(core);
-                std::hint::spin_loop();
-                core = self.lock();
-            }
-        }
         if core.closing {
             return Err(shut_down_error());
         }
         if core.is_ready(interest) {
             return Ok(core);
         }
-        let now = self.clock.now();
-        if deadline.is_some_and(|d| now >= d) {
+        let start = self.clock.now();
+        if deadline.is_some_and(|d| start >= d) {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        let drive = !core.app_driving && !core.link_dead && core.link_fd.is_some();
-        if !drive {
-            let w = Arc::new(Waiter {
-                interest,
-                kind: WaitKind::Thread(Condvar::new()),
-            });
-            core.waiters.push(w.clone());
-            let WaitKind::Thread(cv) = &w.kind else {
-                unreachable!("constructed as a thread waiter above")
-            };
-            core = match deadline {
-                Some(d) => {
-                    let dur = d.saturating_since(now);
-                    cv.wait_timeout(core, dur)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
-                None => cv.wait(core).unwrap_or_else(|p| p.into_inner()),
-            };
-            core.remove_waiter(&w);
-            return Ok(core);
+        let spin_until = self.opts.busy_poll.map(|d| start + d);
+        let drive = !core.app_driving
+            && !core.link_dead
+            && core.link_fd.is_some()
+            && !matches!(interest, Interest::Accept(_));
+        if drive {
+            return self.drive_while_waiting(core, interest, deadline, spin_until);
         }
-        // Drive the link ourselves while we wait.
+        // Someone else drives: with busy-polling, watch our socket for a
+        // while before sleeping.
+        if let Some(until) = spin_until {
+            loop {
+                drop(core);
+                // Yield rather than spin: a woken peer thread is often placed
+                // on our CPU (wake-affine), and must get to run.
+                thread::yield_now();
+                core = self.lock();
+                let now = self.clock.now();
+                if core.closing || core.is_ready(interest) || deadline.is_some_and(|d| now >= d) {
+                    return Ok(core);
+                }
+                if now >= until {
+                    break;
+                }
+            }
+        }
+        let w = Arc::new(Waiter {
+            interest,
+            kind: WaitKind::Thread(Condvar::new()),
+        });
+        core.waiters.push(w.clone());
+        let WaitKind::Thread(cv) = &w.kind else {
+            unreachable!("constructed as a thread waiter above")
+        };
+        core = match deadline {
+            Some(d) => {
+                let dur = d.saturating_since(start);
+                cv.wait_timeout(core, dur)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+            None => cv.wait(core).unwrap_or_else(|p| p.into_inner()),
+        };
+        core.remove_waiter(&w);
+        Ok(core)
+    }
+
+    /// The caller drives the link until its socket is ready: the stack
+    /// thread stops watching the link; we spin on it (busy-poll) until
+    /// `spin_until`, then sleep in `poll(2)` on it and on `app_wake`.
+    fn drive_while_waiting<'a>(
+        &'a self,
+        mut core: MutexGuard<'a, Core>,
+        interest: Interest,
+        deadline: Option<Instant>,
+        spin_until: Option<Instant>,
+    ) -> io::Result<MutexGuard<'a, Core>> {
+        let hires = self.opts.timer_mode == TimerMode::HighResolution;
         let Some(fd) = core.link_fd.clone() else {
             return Ok(core);
         };
@@ -571,6 +594,7 @@ impl Shared {
         loop {
             core.ensure_waiter(&w);
             let now = self.clock.now();
+            let spinning = spin_until.is_some_and(|u| now < u);
             let stack_next = if hires {
                 core.driver.as_mut().and_then(|d| d.next_deadline())
             } else {
@@ -578,7 +602,16 @@ impl Shared {
             };
             let until = [deadline, stack_next].into_iter().flatten().min();
             drop(core);
-            let timeout = until.map(|u| timespec_of(u.saturating_since(now)));
+            // Busy-poll: look at the fds without sleeping (and without the
+            // lock, so other threads are not held up); otherwise sleep.
+            let timeout = if spinning {
+                Some(Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                })
+            } else {
+                until.map(|u| timespec_of(u.saturating_since(now)))
+            };
             let mut fds = [
                 PollFd::new(&*fd, PollFlags::IN),
                 PollFd::new(&self.app_wake, PollFlags::IN),
@@ -589,14 +622,23 @@ impl Shared {
             if kicked {
                 Self::drain(&self.app_wake);
             }
-            core = self.lock();
-            if link_flags.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
-                core.link_dead = true;
+            if spinning
+                && link_flags.is_empty()
+                && !kicked
+                && until.is_none_or(|u| self.clock.now() < u)
+            {
+                // Yield rather than spin: a woken peer thread is often placed
+                // on our CPU (wake-affine), and must get to run.
+                thread::yield_now();
+                core = self.lock();
+                continue;
             }
-            if let Err(e) = polled {
-                if e != rustix::io::Errno::INTR {
-                    core.note_link_error(e.into());
-                }
+            let dead = link_flags.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL);
+            let failed = polled.err().filter(|e| *e != rustix::io::Errno::INTR);
+            core = self.lock();
+            core.link_dead |= dead;
+            if let Some(e) = failed {
+                core.note_link_error(e.into());
             }
             if core.closing {
                 break;
@@ -610,10 +652,13 @@ impl Shared {
         }
         core.remove_waiter(&w);
         core.app_driving = false;
-        self.set_link_in_epoll(&mut core, true);
         if core.closing {
+            self.set_link_in_epoll(&mut core, true);
             return Err(shut_down_error());
         }
+        // The stack thread takes the link and the timers back.
+        self.set_link_in_epoll(&mut core, true);
+        core.arm_timer(self);
         Ok(core)
     }
 

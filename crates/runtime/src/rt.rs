@@ -170,6 +170,9 @@ pub(crate) struct Core {
     link_dead: bool,
     /// An application thread is driving the link.
     app_driving: bool,
+    /// Which thread drives, and until when it sleeps at most.
+    driver_thread: Option<ThreadId>,
+    driver_until: Option<Instant>,
     waiters: Vec<Arc<Waiter>>,
     /// Where the timerfd is armed.
     armed: Option<Instant>,
@@ -389,6 +392,15 @@ impl Core {
         // it re-arms the timerfd when it stops driving. This keeps the
         // stack thread asleep during request/response exchanges.
         if self.app_driving && shared.opts.timer_mode == TimerMode::HighResolution {
+            // Another thread made the deadline earlier than the driver's
+            // sleep: wake the driver so it recomputes.
+            if let Some(want) = self.timer_target(shared) {
+                let me = thread::current().id();
+                if self.driver_thread != Some(me) && self.driver_until.is_none_or(|u| want < u) {
+                    self.driver_until = Some(want);
+                    shared.kick(&shared.app_wake);
+                }
+            }
             return;
         }
         let Some(want) = self.timer_target(shared) else {
@@ -586,6 +598,7 @@ impl Shared {
             return Ok(core);
         };
         core.app_driving = true;
+        core.driver_thread = Some(thread::current().id());
         self.set_link_in_epoll(&mut core, false);
         let w = Arc::new(Waiter {
             interest,
@@ -601,6 +614,7 @@ impl Shared {
                 None
             };
             let until = [deadline, stack_next].into_iter().flatten().min();
+            core.driver_until = until;
             drop(core);
             // Busy-poll: look at the fds without sleeping (and without the
             // lock, so other threads are not held up); otherwise sleep.
@@ -652,6 +666,8 @@ impl Shared {
         }
         core.remove_waiter(&w);
         core.app_driving = false;
+        core.driver_thread = None;
+        core.driver_until = None;
         if core.closing {
             self.set_link_in_epoll(&mut core, true);
             return Err(shut_down_error());
@@ -724,6 +740,8 @@ impl Runtime {
             link_in_epoll: false,
             link_dead: false,
             app_driving: false,
+            driver_thread: None,
+            driver_until: None,
             waiters: Vec::new(),
             armed: None,
             conn_subs: HashMap::new(),
@@ -980,4 +998,46 @@ fn shutdown_in_thread<'a>(shared: &'a Shared, mut core: MutexGuard<'a, Core>) {
     }
     core.link_fd = None;
     core.wake_all(shared);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jiffies_round_deadlines_up_to_the_next_tick() {
+        let c = Clock { epoch_ns: 0 };
+        let tick = JIFFY.as_micros() as u64;
+        assert_eq!(
+            c.ceil_tick(Instant::from_micros(0)),
+            Instant::from_micros(0)
+        );
+        assert_eq!(
+            c.ceil_tick(Instant::from_micros(1)),
+            Instant::from_micros(tick)
+        );
+        assert_eq!(
+            c.ceil_tick(Instant::from_micros(3 * tick)),
+            Instant::from_micros(3 * tick)
+        );
+        assert_eq!(
+            c.ceil_tick(Instant::from_micros(3 * tick + 1)),
+            Instant::from_micros(4 * tick)
+        );
+        // The clock's offset is a whole number of ticks, so tick boundaries
+        // are the same in our Instants and on the monotonic clock.
+        assert_eq!(CLOCK_OFFSET_US % tick, 0);
+    }
+
+    #[test]
+    fn instants_map_onto_the_monotonic_clock() {
+        let c = Clock::new();
+        let now = c.now();
+        let ts = c.timespec(now + Duration::from_millis(5));
+        let ns = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec);
+        let delta = ns - mono_ns();
+        // 5 ms ahead of the monotonic clock, give or take the microsecond
+        // truncation and the time between the two readings.
+        assert!(delta > 3_000_000 && delta <= 5_000_000, "{delta}");
+    }
 }

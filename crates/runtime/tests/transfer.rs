@@ -68,6 +68,7 @@ fn jiffies_mode_connect_timeout_fires_on_ticks() {
     let tcp = daytona_core::tcp::TcpConfig {
         syn_retries: 2,
         initial_rto: Duration::from_millis(15),
+        min_rto: Duration::from_millis(15),
         ..Default::default()
     };
     let a = daytona_runtime::StackBuilder::new()

@@ -113,17 +113,11 @@ fn run(o: &Opts) -> io::Result<()> {
     } else {
         TimerMode::HighResolution
     };
-    let side = std::env::var("ECHO_BUSY_SIDE").unwrap_or_default();
     let build = |ip, link| {
-        let spin = match side.as_str() {
-            "client" if ip != a_ip => None,
-            "server" if ip == a_ip => None,
-            _ => o.busy_poll,
-        };
         StackBuilder::new()
             .addr(ip, 24)
             .timer_mode(mode)
-            .busy_poll(spin)
+            .busy_poll(o.busy_poll)
             .link(link)
             .build()
     };
@@ -162,6 +156,30 @@ fn run(o: &Opts) -> io::Result<()> {
         info.rtt, info.segs_out, info.total_retrans
     );
     if o.kernel {
+        // The link's own floor: two threads ping-ponging one byte over an
+        // AF_UNIX datagram pair, blocking, no TCP at all.
+        let (x, y) = std::os::unix::net::UnixDatagram::pair()?;
+        let n = o.count + o.count.min(1000);
+        let peer = std::thread::spawn(move || -> io::Result<()> {
+            let mut b = [0u8; 1];
+            for _ in 0..n {
+                y.recv(&mut b)?;
+                y.send(&b)?;
+            }
+            Ok(())
+        });
+        let mut rtts = Vec::with_capacity(n);
+        let mut b = [0u8; 1];
+        for _ in 0..n {
+            let t = Instant::now();
+            x.send(&b)?;
+            x.recv(&mut b)?;
+            rtts.push(t.elapsed());
+        }
+        let _ = peer.join();
+        let mut rtts = rtts.split_off(n - o.count);
+        rtts.sort_unstable();
+        report("AF_UNIX pair, no TCP", &rtts);
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         let port = l.local_addr()?.port();
         std::thread::spawn(move || {

@@ -281,10 +281,7 @@ impl Core {
 
     fn fire_timers(&mut self, now: Instant) {
         if let Some(d) = self.driver.as_mut() {
-            let stack = d.stack();
-            if stack.poll_timeout().is_some_and(|t| t <= now) {
-                stack.handle_timeout(now);
-            }
+            d.fire_timers(now);
         }
     }
 

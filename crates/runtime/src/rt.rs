@@ -291,6 +291,9 @@ impl Core {
         let Some(d) = self.driver.as_mut() else {
             return;
         };
+        // Segments leave now, not when the batch we processed arrived:
+        // their send times (RTT samples, pacing) must say so.
+        let now = shared.clock.now().max(now);
         if let Err(e) = d.transmit(now) {
             self.note_link_error(e);
         }

@@ -95,12 +95,21 @@ impl<L: Link> Driver<L> {
     /// (`None`: only when a frame arrives or the application acts).
     pub fn poll(&mut self, now: Instant) -> io::Result<Option<Instant>> {
         self.receive(now)?;
+        self.fire_timers(now);
         self.transmit(now)?;
         Ok(self.next_deadline())
     }
 
-    /// Receives one batch from the link into the stack and fires the
-    /// timers that are due; returns how many frames arrived.
+    /// Fires the stack's timers that are due at `now`.
+    pub fn fire_timers(&mut self, now: Instant) {
+        if self.stack.poll_timeout().is_some_and(|t| t <= now) {
+            self.stack.handle_timeout(now);
+        }
+    }
+
+    /// Receives one batch from the link into the stack (timers are the
+    /// caller's: [`fire_timers`](Self::fire_timers)); returns how many
+    /// frames arrived.
     pub fn receive(&mut self, now: Instant) -> io::Result<usize> {
         self.rx.clear();
         let n = self.link.recv_batch(now, &mut self.rx)?;
@@ -110,9 +119,6 @@ impl<L: Link> Driver<L> {
                 gso_size: meta.gso_size,
             };
             self.stack.handle_frame_with(now, frame, rx);
-        }
-        if self.stack.poll_timeout().is_some_and(|t| t <= now) {
-            self.stack.handle_timeout(now);
         }
         Ok(n)
     }

@@ -114,12 +114,13 @@ pub fn segment(frame: &[u8], meta: FrameMeta, ethernet: bool, out: &mut Batch) -
     let layout = tcp_layout(frame, ethernet);
     let mss = usize::from(meta.gso_size.unwrap_or(0));
     let Some(layout) = layout.filter(|l| mss > 0 && frame.len() - l.payload > mss) else {
-        let _ = out.fill_with(|f| {
-            f.extend_from_slice(frame);
+        let _ = out.fill_with(frame.len(), |f| {
+            let f = &mut f[..frame.len()];
+            f.copy_from_slice(frame);
             if let Some(p) = meta.csum_partial {
                 complete_checksum(f, p);
             }
-            Ok::<_, ()>(Some(FrameMeta::default()))
+            Ok::<_, ()>(Some((frame.len(), FrameMeta::default())))
         });
         return 1;
     };
@@ -135,11 +136,13 @@ pub fn segment(frame: &[u8], meta: FrameMeta, ethernet: bool, out: &mut Batch) -
     let flags = frame[layout.tcp + 13];
     let count = payload.len().div_ceil(mss);
     for (i, chunk) in payload.chunks(mss).enumerate() {
-        let _ = out.fill_with(|f| {
-            f.extend_from_slice(headers);
-            f.extend_from_slice(chunk);
+        let len = headers.len() + chunk.len();
+        let _ = out.fill_with(len, |f| {
+            let f = &mut f[..len];
+            f[..headers.len()].copy_from_slice(headers);
+            f[headers.len()..].copy_from_slice(chunk);
             cut(f, layout, i, count, mss, seq0, id0, flags);
-            Ok::<_, ()>(Some(FrameMeta::default()))
+            Ok::<_, ()>(Some((len, FrameMeta::default())))
         });
     }
     count

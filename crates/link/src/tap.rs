@@ -402,24 +402,22 @@ impl TapLink {
     }
 
     /// Reads one frame into `buf`; `Ok(None)` when nothing is waiting.
-    fn read_one(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<FrameMeta>> {
+    fn read_one(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, FrameMeta)>> {
         loop {
-            buf.clear();
-            buf.reserve(self.rx_cap);
             let mut hdr = [0u8; VNET_HDR_LEN];
+            let h = if self.vnet_hdr { VNET_HDR_LEN } else { 0 };
             let mut iov = [
                 libc::iovec {
                     iov_base: hdr.as_mut_ptr().cast(),
-                    iov_len: if self.vnet_hdr { VNET_HDR_LEN } else { 0 },
+                    iov_len: h,
                 },
                 libc::iovec {
                     iov_base: buf.as_mut_ptr().cast(),
-                    iov_len: buf.capacity(),
+                    iov_len: buf.len(),
                 },
             ];
             // SAFETY: both iovecs point to writable memory of the stated
-            // lengths (`hdr`, and `buf`'s spare capacity) that outlives the
-            // call.
+            // lengths (`hdr` and `buf`) that outlives the call.
             let n = unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_mut_ptr(), 2) };
             if n < 0 {
                 let e = io::Error::last_os_error();
@@ -433,22 +431,18 @@ impl TapLink {
                 };
             }
             let n = n as usize;
-            let h = if self.vnet_hdr { VNET_HDR_LEN } else { 0 };
             if n < h {
                 self.stats.rx_dropped += 1;
                 continue;
             }
-            let len = (n - h).min(buf.capacity());
-            // SAFETY: the kernel wrote `n - h` bytes into `buf`'s capacity
-            // (and never more than the iovec's length).
-            unsafe { buf.set_len(len) };
+            let len = (n - h).min(buf.len());
             self.stats.rx_frames += 1;
             self.stats.rx_bytes += len as u64;
             if !self.vnet_hdr {
-                return Ok(Some(FrameMeta::default()));
+                return Ok(Some((len, FrameMeta::default())));
             }
             match self.parse_vnet_hdr(&hdr, len) {
-                Some(meta) => return Ok(Some(meta)),
+                Some(meta) => return Ok(Some((len, meta))),
                 None => {
                     self.stats.rx_dropped += 1;
                     continue;
@@ -627,7 +621,8 @@ impl Link for TapLink {
     fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
         let mut n = 0;
         while n < self.batch {
-            let added = batch.fill_with(|buf| self.read_one(buf))?;
+            let cap = self.rx_cap;
+            let added = batch.fill_with(cap, |buf| self.read_one(buf))?;
             if !added {
                 break;
             }

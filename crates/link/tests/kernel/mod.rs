@@ -117,12 +117,20 @@ pub struct Outcome {
     pub rule_hits: Vec<u64>,
     /// Wall time from the first byte to the receiver's end of stream.
     pub elapsed: std::time::Duration,
+    /// CPU time (user + system) of the thread running the Daytona stack,
+    /// over the whole run.
+    pub daytona_cpu: std::time::Duration,
     pub offloads_in_effect: bool,
 }
 
 impl Outcome {
     pub fn goodput_mbytes(&self) -> f64 {
         self.received.0 as f64 / self.elapsed.as_secs_f64() / 1e6
+    }
+
+    /// CPU nanoseconds the Daytona thread spent per byte moved.
+    pub fn daytona_ns_per_byte(&self) -> f64 {
+        self.daytona_cpu.as_nanos() as f64 / self.received.0.max(1) as f64
     }
 }
 
@@ -173,6 +181,17 @@ fn wait(fd: i32, now: Instant, until: Option<Instant>, cap: Duration) -> io::Res
         }
     }
     Ok(())
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// A kernel socket's TCP_INFO.
@@ -460,6 +479,7 @@ fn run_inside(ns: &Netns, r: &Run) -> io::Result<Outcome> {
 
 fn transfer<L: Link>(d: &mut Driver<L>, r: &Run) -> io::Result<Outcome> {
     let clock = Clock(std::time::Instant::now());
+    let cpu0 = thread_cpu();
     let fd = d
         .link()
         .wait_fd()
@@ -572,6 +592,7 @@ fn transfer<L: Link>(d: &mut Driver<L>, r: &Run) -> io::Result<Outcome> {
         kernel,
         rule_hits: Vec::new(),
         elapsed: end.saturating_duration_since(start),
+        daytona_cpu: thread_cpu().saturating_sub(cpu0),
         offloads_in_effect: false,
     })
 }

@@ -12,19 +12,29 @@
 #![deny(unsafe_code)]
 
 pub mod gso;
+pub mod bpf;
+mod csum;
 pub mod impair;
 pub mod loss;
 mod memory;
+pub mod netif;
+pub mod nft;
+pub mod packet;
 pub mod queue;
 pub mod tap;
+pub mod raw;
 pub mod trace;
+pub mod unix;
 
 pub use impair::{FaultModel, FaultStats, Impairment, LinkEvent, LinkEventKind};
 pub use loss::GilbertElliott;
 pub use memory::MemoryLink;
+pub use packet::{PacketConfig, PacketLink};
 pub use queue::{Aqm, CoDelParams};
 pub use tap::{TapConfig, TapLink, TapMode, TapStats};
+pub use raw::{RawConfig, RawLink};
 pub use trace::Trace;
+pub use unix::{SocketPairLink, SocketPairStats};
 
 use daytona_core::time::Instant;
 use std::io;

@@ -1,11 +1,33 @@
-//! The runtime layer: what drives the sans-IO core over a real link.
+//! The runtime layer: what drives the sans-IO core over a real link, and
+//! the socket API applications use.
 //!
-//! Today this is the [`Driver`], the single-threaded "bottom half" of the
-//! paper: it moves batches of frames between a [`Link`] and a [`Stack`],
-//! fires the stack's timers and reports when it next needs to run. The
-//! runtime thread, blocking socket API and real links (TAP, raw sockets,
-//! AF_PACKET) are built on it by the runtime issue.
-#![forbid(unsafe_code)]
+//! - [`Driver`]: the single-threaded "bottom half" of the paper: it moves
+//!   batches of frames between a [`Link`] and a [`Stack`], fires the
+//!   stack's timers and reports when it next needs to run.
+//! - [`Runtime`]: a stack, a link and the stack thread that drives them,
+//!   configured by a [`StackBuilder`] (or `DAYTONA_*` variables).
+//! - The socket API, modelled on `std::net`: [`TcpListener`], [`TcpStream`],
+//!   [`UdpSocket`], plus [`TcpStream::info`] and [`TcpStream::events`].
+//!
+//! See `docs/runtime.md` for the design (who drives the stack when,
+//! wake-ups, timer modes, busy-polling, shutdown).
+#![deny(unsafe_code)]
+
+mod config;
+mod events;
+mod rt;
+mod sys;
+mod tcp;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+mod udp;
+
+pub use config::{ShutdownPolicy, StackBuilder, TimerMode};
+pub use daytona_core::observe::{ConnId, Event, EventKind, TcpInfo};
+pub use events::EventSubscription;
+pub use rt::{Runtime, JIFFY};
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
 
 use daytona_core::stack::{RxMeta, Stack};
 use daytona_core::time::Instant;
@@ -73,8 +95,16 @@ impl<L: Link> Driver<L> {
     /// stack has. Returns when the driver must run again at the latest
     /// (`None`: only when a frame arrives or the application acts).
     pub fn poll(&mut self, now: Instant) -> io::Result<Option<Instant>> {
+        self.receive(now)?;
+        self.transmit(now)?;
+        Ok(self.next_deadline())
+    }
+
+    /// Receives one batch from the link into the stack and fires the
+    /// timers that are due; returns how many frames arrived.
+    pub fn receive(&mut self, now: Instant) -> io::Result<usize> {
         self.rx.clear();
-        self.link.recv_batch(now, &mut self.rx)?;
+        let n = self.link.recv_batch(now, &mut self.rx)?;
         for (frame, meta) in self.rx.iter_meta() {
             let rx = RxMeta {
                 csum_verified: meta.csum_verified,
@@ -85,6 +115,12 @@ impl<L: Link> Driver<L> {
         if self.stack.poll_timeout().is_some_and(|t| t <= now) {
             self.stack.handle_timeout(now);
         }
+        Ok(n)
+    }
+
+    /// Sends everything the stack has to send (after a socket call or a
+    /// received batch).
+    pub fn transmit(&mut self, now: Instant) -> io::Result<()> {
         self.tx.clear();
         // The stack writes each frame straight into the batch.
         let (stack, max) = (&mut self.stack, self.max_frame);
@@ -104,11 +140,16 @@ impl<L: Link> Driver<L> {
         if !self.tx.is_empty() {
             self.link.send_batch(now, &self.tx)?;
         }
-        let next = match (self.stack.poll_timeout(), self.link.poll_at()) {
+        Ok(())
+    }
+
+    /// When the driver must run next: the stack's next timer or the link's
+    /// next held frame, whichever is first.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        match (self.stack.poll_timeout(), self.link.poll_at()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        };
-        Ok(next)
+        }
     }
 }
 

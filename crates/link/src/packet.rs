@@ -1,0 +1,422 @@
+//! AF_PACKET L2 mode: the stack has its own MAC and IPv4 address on an
+//! Ethernet interface (it answers and resolves ARP itself) and exchanges
+//! whole Ethernet frames with the interface. Receive is a memory-mapped
+//! `TPACKET_V3` ring: the kernel fills blocks of variable-size frames and
+//! hands a block over when it is full or its retire timer fires; we walk
+//! its frames and give the block back. Transmit is `sendmmsg` on the same
+//! socket. A classic BPF filter keeps only IPv4 and ARP frames to our MAC
+//! or broadcast, and `PACKET_IGNORE_OUTGOING` hides our own transmissions.
+//!
+//! The interface is put in promiscuous mode (through the socket's
+//! membership, so the kernel undoes it when the socket closes) because the
+//! NIC must accept frames for a MAC that is not its own.
+#![allow(unsafe_code)]
+
+use crate::bpf;
+use crate::csum;
+use crate::netif;
+use crate::{Batch, Link, LinkCaps};
+use daytona_core::time::Instant;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const ETH_P_ALL: u16 = 0x0003;
+const TX_BATCH: usize = 32;
+
+/// How to open a [`PacketLink`].
+#[derive(Debug, Clone)]
+pub struct PacketConfig {
+    pub interface: String,
+    /// The stack's MAC address (its own, not the interface's).
+    pub mac: [u8; 6],
+    /// Put the interface in promiscuous mode while the link is open.
+    pub promiscuous: bool,
+    /// Bytes per ring block (a multiple of the page size, and larger than
+    /// the largest frame: a veth peer hands over 64 KiB GSO frames).
+    pub block_size: usize,
+    /// Blocks in the ring.
+    pub blocks: usize,
+    /// Milliseconds after which the kernel hands over a block that is not
+    /// full: the receive latency at low packet rates.
+    pub retire_ms: u32,
+}
+
+impl PacketConfig {
+    pub fn new(interface: &str, mac: [u8; 6]) -> Self {
+        PacketConfig {
+            interface: interface.to_string(),
+            mac,
+            promiscuous: true,
+            block_size: 1 << 18,
+            blocks: 64,
+            retire_ms: 1,
+        }
+    }
+}
+
+/// Counters of an L2 link.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PacketStats {
+    pub rx_frames: u64,
+    pub rx_blocks: u64,
+    /// Frames longer than a block could hold (dropped).
+    pub rx_truncated: u64,
+    pub rx_checksum_completed: u64,
+    /// Frames the kernel dropped because the ring was full.
+    pub rx_ring_drops: u64,
+    pub tx_frames: u64,
+    pub tx_dropped: u64,
+}
+
+/// The mapped ring; unmapped on drop.
+struct Ring {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping belongs to one PacketLink and is only touched through
+// `&mut self` methods; moving it to another thread is fine.
+unsafe impl Send for Ring {}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned; unmapped once.
+        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+    }
+}
+
+/// The AF_PACKET L2 link (Ethernet medium).
+pub struct PacketLink {
+    // Field order: the ring is unmapped before the socket closes.
+    ring: Ring,
+    fd: OwnedFd,
+    block_size: usize,
+    blocks: usize,
+    cur: usize,
+    interface: String,
+    mac: [u8; 6],
+    mtu: usize,
+    stats: PacketStats,
+}
+
+impl std::fmt::Debug for PacketLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacketLink")
+            .field("interface", &self.interface)
+            .field("mac", &self.mac)
+            .field("blocks", &self.blocks)
+            .finish()
+    }
+}
+
+impl PacketLink {
+    /// Opens the socket and its ring on `cfg.interface`, in the calling
+    /// thread's network namespace. Needs CAP_NET_RAW.
+    pub fn open(cfg: PacketConfig) -> io::Result<PacketLink> {
+        let page = 4096;
+        if cfg.block_size < 1 << 17 || !cfg.block_size.is_multiple_of(page) || cfg.blocks == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ring blocks must be page multiples of at least 128 KiB",
+            ));
+        }
+        let ifindex = netif::ifindex(&cfg.interface)?;
+        let mtu = netif::mtu(&cfg.interface)?;
+        let fd = netif::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW,
+            0,
+            "opening the L2-mode AF_PACKET socket",
+        )?;
+        bpf::attach(fd.as_raw_fd(), &bpf::ethernet_filter(cfg.mac)?)?;
+        let _ = netif::setsockopt_int(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
+        netif::setsockopt_int(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_VERSION,
+            libc::tpacket_versions::TPACKET_V3 as i32,
+        )?;
+        let frame_size = 2048u32;
+        let req = libc::tpacket_req3 {
+            tp_block_size: cfg.block_size as u32,
+            tp_block_nr: cfg.blocks as u32,
+            tp_frame_size: frame_size,
+            tp_frame_nr: (cfg.block_size / frame_size as usize * cfg.blocks) as u32,
+            tp_retire_blk_tov: cfg.retire_ms.max(1),
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        // SAFETY: `req` is a valid tpacket_req3 living across the call.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_RX_RING,
+                &req as *const libc::tpacket_req3 as *const libc::c_void,
+                std::mem::size_of::<libc::tpacket_req3>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("setting up the TPACKET_V3 ring: {e}"),
+            ));
+        }
+        let len = cfg.block_size * cfg.blocks;
+        // SAFETY: maps the ring the kernel just allocated for this socket;
+        // the result is checked and owned by `Ring`.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("mapping the TPACKET_V3 ring: {e}"),
+            ));
+        }
+        let ring = Ring {
+            ptr: ptr as *mut u8,
+            len,
+        };
+        netif::bind_packet(&fd, ifindex, ETH_P_ALL)
+            .map_err(|e| netif::cap_error("binding the AF_PACKET socket", "CAP_NET_RAW", e))?;
+        if cfg.promiscuous {
+            let mreq = libc::packet_mreq {
+                mr_ifindex: ifindex,
+                mr_type: libc::PACKET_MR_PROMISC as u16,
+                mr_alen: 0,
+                mr_address: [0; 8],
+            };
+            // SAFETY: `mreq` is a valid packet_mreq living across the call.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_PACKET,
+                    libc::PACKET_ADD_MEMBERSHIP,
+                    &mreq as *const libc::packet_mreq as *const libc::c_void,
+                    std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+                )
+            };
+            if r < 0 {
+                return Err(netif::cap_error(
+                    "putting the interface in promiscuous mode",
+                    "CAP_NET_ADMIN",
+                    io::Error::last_os_error(),
+                ));
+            }
+        }
+        netif::grow_buffer(&fd, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, 16 << 20);
+        Ok(PacketLink {
+            ring,
+            fd,
+            block_size: cfg.block_size,
+            blocks: cfg.blocks,
+            cur: 0,
+            interface: cfg.interface,
+            mac: cfg.mac,
+            mtu,
+            stats: PacketStats::default(),
+        })
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// The stack's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    /// Counters, including the kernel's ring-full drops since last asked.
+    pub fn stats(&mut self) -> PacketStats {
+        let mut st = libc::tpacket_stats_v3 {
+            tp_packets: 0,
+            tp_drops: 0,
+            tp_freeze_q_cnt: 0,
+        };
+        let mut len = std::mem::size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
+        // SAFETY: PACKET_STATISTICS writes at most `len` bytes into `st`.
+        let r = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                &mut st as *mut libc::tpacket_stats_v3 as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        if r == 0 {
+            self.stats.rx_ring_drops += u64::from(st.tp_drops);
+        }
+        self.stats
+    }
+
+    /// Walks the current block if the kernel has handed it over; returns
+    /// false when it has not.
+    fn take_block(&mut self, batch: &mut Batch) -> bool {
+        // SAFETY: cur < blocks, so the block lies inside the mapping.
+        let base = unsafe { self.ring.ptr.add(self.cur * self.block_size) };
+        let desc = base as *mut libc::tpacket_block_desc;
+        // SAFETY: block_status is an aligned u32 inside the block header
+        // that the kernel writes concurrently: read it atomically, with
+        // acquire so the frames it publishes are visible.
+        let status_word =
+            unsafe { AtomicU32::from_ptr(std::ptr::addr_of_mut!((*desc).hdr.bh1.block_status)) };
+        if status_word.load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+            return false;
+        }
+        // SAFETY: the block is ours until we hand it back; its header is
+        // within the mapping.
+        let (num, first) = unsafe {
+            let h = &(*desc).hdr.bh1;
+            (h.num_pkts, h.offset_to_first_pkt as usize)
+        };
+        let mut off = first;
+        for _ in 0..num {
+            let hdr_len = std::mem::size_of::<libc::tpacket3_hdr>();
+            if off + hdr_len > self.block_size {
+                break;
+            }
+            // SAFETY: `off + hdr_len` is within the block (checked above).
+            let h = unsafe { std::ptr::read_unaligned(base.add(off) as *const libc::tpacket3_hdr) };
+            let start = off + usize::from(h.tp_mac);
+            let snap = h.tp_snaplen as usize;
+            if start + snap > self.block_size {
+                break;
+            }
+            if snap < h.tp_len as usize {
+                self.stats.rx_truncated += 1;
+            } else {
+                // SAFETY: the frame lies within the block (checked above),
+                // which the kernel does not touch while we own it.
+                let frame = unsafe { std::slice::from_raw_parts_mut(base.add(start), snap) };
+                if h.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0
+                    && frame.len() > 14
+                    && frame[12..14] == [0x08, 0x00]
+                    && csum::complete_l4_checksum(&mut frame[14..])
+                {
+                    self.stats.rx_checksum_completed += 1;
+                }
+                batch.push(frame);
+                self.stats.rx_frames += 1;
+            }
+            if h.tp_next_offset == 0 {
+                break;
+            }
+            off += h.tp_next_offset as usize;
+        }
+        // Hand the block back; release so our reads finish first.
+        status_word.store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        self.cur = (self.cur + 1) % self.blocks;
+        self.stats.rx_blocks += 1;
+        true
+    }
+
+    fn send_chunk(&mut self, frames: &[&[u8]]) -> usize {
+        // SAFETY: plain C structs; all-zero is valid.
+        let mut iov: [libc::iovec; TX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; TX_BATCH] = unsafe { std::mem::zeroed() };
+        let n = frames.len().min(TX_BATCH);
+        for i in 0..n {
+            iov[i].iov_base = frames[i].as_ptr() as *mut libc::c_void;
+            iov[i].iov_len = frames[i].len();
+            msgs[i].msg_hdr.msg_iov = &mut iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        let (mut sent, mut taken, mut stalls) = (0, 0, 0);
+        while sent < n {
+            // SAFETY: messages sent..n point at live frames; the kernel only
+            // reads them; the socket is bound, so no address is needed.
+            let r = unsafe {
+                libc::sendmmsg(
+                    self.fd.as_raw_fd(),
+                    msgs[sent..].as_mut_ptr(),
+                    (n - sent) as u32,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if r > 0 {
+                sent += r as usize;
+                taken += r as usize;
+                continue;
+            }
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::ENOBUFS) if stalls < 50 => {
+                    stalls += 1;
+                    netif::wait_writable(&self.fd, 2);
+                }
+                Some(libc::EINTR) => {}
+                Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
+                    self.stats.tx_dropped += (n - sent) as u64;
+                    break;
+                }
+                _ => {
+                    self.stats.tx_dropped += 1;
+                    sent += 1;
+                }
+            }
+        }
+        taken
+    }
+}
+
+impl Link for PacketLink {
+    fn caps(&self) -> LinkCaps {
+        LinkCaps {
+            ethernet: true,
+            mtu: self.mtu,
+            max_segment: self.mtu,
+            rx_checksum_verified: false,
+        }
+    }
+
+    fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
+        let before = batch.len();
+        for _ in 0..self.blocks {
+            if !self.take_block(batch) {
+                break;
+            }
+        }
+        Ok(batch.len() - before)
+    }
+
+    fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
+        let mut chunk: Vec<&[u8]> = Vec::with_capacity(TX_BATCH);
+        let mut accepted = 0;
+        for f in batch.iter() {
+            if f.len() < 14 || f.len() > self.mtu + 14 {
+                self.stats.tx_dropped += 1;
+                continue;
+            }
+            chunk.push(f);
+            if chunk.len() == TX_BATCH {
+                accepted += self.send_chunk(&chunk);
+                chunk.clear();
+            }
+        }
+        if !chunk.is_empty() {
+            accepted += self.send_chunk(&chunk);
+        }
+        self.stats.tx_frames += accepted as u64;
+        Ok(accepted)
+    }
+
+    fn wait_fd(&self) -> Option<RawFd> {
+        Some(self.fd.as_raw_fd())
+    }
+}

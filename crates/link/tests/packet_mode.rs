@@ -1,0 +1,103 @@
+//! AF_PACKET L2 mode against the kernel's TCP: the stack has its own MAC
+//! and 198.18.N.3 on the Daytona-side veth (whose kernel holds .2), does
+//! its own ARP, and moves frames through a TPACKET_V3 ring. Run as root
+//! (else SKIPPED; DAYTONA_REQUIRE_PRIV=1 fails instead).
+
+mod common;
+
+use common::*;
+use daytona_core::stack::{EthernetAddress, StackConfig};
+use daytona_link::{netif, PacketConfig, PacketLink};
+use daytona_runtime::Driver;
+use daytona_testnet::require_privileges;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+const MAC: [u8; 6] = [0x02, 0xda, 0x79, 0x00, 0x00, 0x03];
+
+fn stack_addr(pair: &Pair) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, pair.net, 3)
+}
+
+fn l2_stack(link: &PacketLink, addr: Ipv4Addr) -> daytona_core::stack::Stack {
+    let mut cfg = StackConfig::ethernet(EthernetAddress(link.mac()), addr, 24);
+    cfg.mtu = link.mtu();
+    new_stack(cfg)
+}
+
+/// The peer's neighbour entry for `addr` (learnt through Daytona's ARP).
+fn peer_neighbour(pair: &Pair, addr: Ipv4Addr) -> String {
+    pair.peer
+        .exec(&["ip", "neigh", "show", &addr.to_string()])
+        .expect("ip neigh")
+}
+
+#[test]
+fn l2_mode_daytona_connects_and_sends_100mb_to_the_kernel() {
+    if !require_privileges("AF_PACKET L2 interop (Daytona → kernel)") {
+        return;
+    }
+    let pair = Pair::new(41).expect("namespaces");
+    let to = SocketAddrV4::new(pair.peer_addr(), 5001);
+    let peer = spawn_kernel_receiver(&pair, to);
+    let (day_if, me) = (pair.day_if.clone(), stack_addr(&pair));
+    let (sent, got, arp_sent, stats) = pair.day.run(move || {
+        let link = PacketLink::open(PacketConfig::new(&day_if, MAC)).expect("packet link");
+        let mut drv = Driver::new(l2_stack(&link, me), link).expect("driver");
+        let (sent, got) = daytona_sends(&mut drv, to, 21, BULK, peer);
+        let arp_sent = drv.stack().counters().arp_requests_sent;
+        (sent, got, arp_sent, drv.link().stats())
+    });
+    eprintln!("link stats: {stats:?}");
+    assert_eq!(got.len(), BULK);
+    assert_eq!(sent.finish(), got.finish(), "bytes differ");
+    // Daytona resolved the kernel's MAC itself.
+    assert!(arp_sent >= 1);
+    assert!(stats.tx_frames > 60_000, "{stats:?}");
+    assert!(stats.rx_blocks > 0, "{stats:?}");
+    assert!(peer_neighbour(&pair, me).contains("02:da:79:00:00:03"));
+    assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
+}
+
+#[test]
+fn l2_mode_kernel_connects_and_sends_100mb_to_daytona() {
+    if !require_privileges("AF_PACKET L2 interop (kernel → Daytona)") {
+        return;
+    }
+    let pair = Pair::new(42).expect("namespaces");
+    let me = stack_addr(&pair);
+    let at = SocketAddrV4::new(me, 5002);
+    let (ready, peer) = spawn_kernel_sender(&pair, at, 23, BULK);
+    let day_if = pair.day_if.clone();
+    let (got, sent, answered, stats) = pair.day.run(move || {
+        let link = PacketLink::open(PacketConfig::new(&day_if, MAC)).expect("packet link");
+        let mut drv = Driver::new(l2_stack(&link, me), link).expect("driver");
+        let (got, sent) = daytona_receives(&mut drv, at, ready, peer);
+        let answered = drv.stack().counters().arp_requests_answered;
+        (got, sent, answered, drv.link().stats())
+    });
+    eprintln!("link stats: {stats:?}");
+    assert_eq!(got.len(), BULK);
+    assert_eq!(sent.finish(), got.finish(), "bytes differ");
+    // The kernel found Daytona through Daytona's ARP answer.
+    assert!(answered >= 1);
+    assert!(peer_neighbour(&pair, me).contains("02:da:79:00:00:03"));
+    assert!(stats.rx_frames > 0, "{stats:?}");
+    assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
+}
+
+#[test]
+fn l2_mode_without_cap_net_raw_the_error_names_it() {
+    if !require_privileges("capability errors (L2)") {
+        return;
+    }
+    let pair = Pair::new(43).expect("namespaces");
+    let day_if = pair.day_if.clone();
+    let err = pair.day.run(move || {
+        netif::drop_capabilities(&[netif::CAP_NET_RAW]).expect("drop CAP_NET_RAW");
+        PacketLink::open(PacketConfig::new(&day_if, MAC)).err()
+    });
+    let e = err.expect("opened without CAP_NET_RAW");
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("CAP_NET_RAW"), "{e}");
+}

@@ -1,0 +1,265 @@
+//! Raw mode against the kernel's TCP: the stack shares 198.18.N.2 with the
+//! kernel of its namespace, sends through a raw IP socket and receives
+//! through AF_PACKET + BPF, with the nftables table keeping the kernel
+//! quiet. Run as root (else SKIPPED; DAYTONA_REQUIRE_PRIV=1 fails instead).
+
+mod common;
+
+use common::*;
+use daytona_link::{netif, nft, RawConfig, RawLink};
+use daytona_runtime::Driver;
+use daytona_testnet::require_privileges;
+use std::io;
+use std::net::SocketAddrV4;
+use std::sync::mpsc;
+
+#[test]
+fn raw_mode_daytona_connects_and_sends_100mb_to_the_kernel() {
+    if !require_privileges("raw mode interop (Daytona → kernel)") {
+        return;
+    }
+    let pair = Pair::new(31).expect("namespaces");
+    let to = SocketAddrV4::new(pair.peer_addr(), 5001);
+    let peer = spawn_kernel_receiver(&pair, to);
+    // No interface named: the link takes the one holding the default route
+    // (of the namespace it is opened in) and that interface's address.
+    let gw = pair.peer_addr().to_string();
+    pair.day
+        .exec(&["ip", "route", "add", "default", "via", &gw])
+        .expect("default route");
+    let (day_if, day_addr) = (pair.day_if.clone(), pair.day_addr());
+    let (sent, got, table, stats) = pair.day.run(move || {
+        let link = RawLink::open(RawConfig::new()).expect("raw link");
+        assert_eq!(link.interface(), day_if);
+        assert_eq!(link.addr(), day_addr);
+        assert_eq!(link.ephemeral_ports(), 61_000..=65_535);
+        let table = link.table_name().expect("a table").to_string();
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let (sent, got) = daytona_sends(&mut drv, to, 7, BULK, peer);
+        (sent, got, table, drv.link().stats())
+    });
+    eprintln!("link stats: {stats:?}");
+    assert_eq!(got.len(), BULK);
+    assert_eq!(sent.finish(), got.finish(), "bytes differ");
+    assert!(stats.tx_packets > 60_000, "{stats:?}");
+    assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
+    assert!(
+        !pair.day_tables().contains(&table),
+        "table {table} left behind"
+    );
+}
+
+#[test]
+fn raw_mode_kernel_connects_and_sends_100mb_to_daytona() {
+    if !require_privileges("raw mode interop (kernel → Daytona)") {
+        return;
+    }
+    let pair = Pair::new(32).expect("namespaces");
+    let at = SocketAddrV4::new(pair.day_addr(), 5002);
+    let (ready, peer) = spawn_kernel_sender(&pair, at, 11, BULK);
+    let day_if = pair.day_if.clone();
+    let (got, sent, table, stats) = pair.day.run(move || {
+        let link =
+            RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5002)).expect("raw link");
+        let table = link.table_name().expect("a table").to_string();
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let (got, sent) = daytona_receives(&mut drv, at, ready, peer);
+        (got, sent, table, drv.link().stats())
+    });
+    eprintln!("link stats: {stats:?}");
+    assert_eq!(got.len(), BULK);
+    assert_eq!(sent.finish(), got.finish(), "bytes differ");
+    assert!(stats.rx_packets > 0, "{stats:?}");
+    assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
+    assert!(
+        !pair.day_tables().contains(&table),
+        "table {table} left behind"
+    );
+}
+
+#[test]
+fn without_the_table_the_kernel_answers_the_stacks_packets_with_rst() {
+    // The control experiment for the RST counter of the tests above.
+    if !require_privileges("raw mode without nftables") {
+        return;
+    }
+    let pair = Pair::new(33).expect("namespaces");
+    let at = SocketAddrV4::new(pair.day_addr(), 5003);
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let peer = pair.peer.thread(move || {
+        ready_rx.recv().expect("Daytona is listening");
+        // Refused by the kernel's RST, or accepted by the stack: either way
+        // the kernel has answered.
+        drop(std::net::TcpStream::connect(at));
+    });
+    let day_if = pair.day_if.clone();
+    pair.day.run(move || {
+        let mut cfg = RawConfig::new().interface(&day_if).tcp_port(5003);
+        cfg.no_nftables = true;
+        let link = RawLink::open(cfg).expect("raw link");
+        assert_eq!(link.table_name(), None);
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        drv.stack().tcp_listen(at, 16).expect("listen");
+        ready_tx.send(()).expect("peer waits");
+        drive(&mut drv, Clock::new(), |_, _| {
+            if peer.is_finished() {
+                Step::Done
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("handshake attempt");
+    });
+    assert!(pair.kernel_rsts() >= 1, "the kernel did not answer");
+}
+
+#[test]
+fn a_stale_table_of_a_crashed_run_is_replaced_then_removed() {
+    if !require_privileges("raw mode stale nftables table") {
+        return;
+    }
+    let pair = Pair::new(34).expect("namespaces");
+    let name = nft::table_name(&pair.day_if, pair.day_addr());
+    // What a crashed run leaves: a table of the same name (with other rules).
+    pair.day
+        .nft(&format!(
+            "table ip {name} {{\n chain stale {{\n type filter hook input priority 0;\n }}\n}}\n"
+        ))
+        .expect("stale table");
+    let day_if = pair.day_if.clone();
+    let listed = pair.day.run(move || {
+        let link = RawLink::open(RawConfig::new().interface(&day_if).tcp_port(80))
+            .expect("opening over a stale table");
+        let table = link.table_name().expect("a table").to_string();
+        let out = std::process::Command::new("nft")
+            .args(["list", "table", "ip", &table])
+            .output()
+            .expect("nft list");
+        drop(link);
+        (table, String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    let (table, text) = listed;
+    assert_eq!(table, name);
+    assert!(!text.contains("chain stale"), "{text}");
+    assert!(text.contains("tcp dport { 80, 61000-65535 }"), "{text}");
+    assert!(!pair.day_tables().contains(&name), "table left behind");
+}
+
+#[test]
+fn without_cap_net_raw_or_cap_net_admin_the_error_names_it() {
+    if !require_privileges("capability errors") {
+        return;
+    }
+    let pair = Pair::new(35).expect("namespaces");
+    let day_if = pair.day_if.clone();
+    let raw = pair.day.run(move || {
+        netif::drop_capabilities(&[netif::CAP_NET_RAW]).expect("drop CAP_NET_RAW");
+        RawLink::open(RawConfig::new().interface(&day_if)).err()
+    });
+    let e = raw.expect("opened without CAP_NET_RAW");
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("CAP_NET_RAW"), "{e}");
+
+    let day_if = pair.day_if.clone();
+    let admin = pair.day.run(move || {
+        netif::drop_capabilities(&[netif::CAP_NET_ADMIN]).expect("drop CAP_NET_ADMIN");
+        RawLink::open(RawConfig::new().interface(&day_if)).err()
+    });
+    let e = admin.expect("opened without CAP_NET_ADMIN");
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}");
+    assert!(!pair.day_tables().contains("daytona_"));
+}
+
+#[test]
+fn ports_added_after_open_reach_the_stack_and_not_the_kernel() {
+    if !require_privileges("raw mode set_ports (TCP and UDP)") {
+        return;
+    }
+    let pair = Pair::new(36).expect("namespaces");
+    // Counts ICMP errors the Daytona-side kernel sends (port unreachable
+    // for a UDP datagram it would have thought was its own).
+    pair.day
+        .nft(&format!(
+            "table ip icmpwatch {{\n chain out {{\n type filter hook output priority 0;\n \
+             icmp type destination-unreachable ip ttl != {STACK_TTL} counter\n }}\n}}\n"
+        ))
+        .expect("icmp counter");
+    let tcp_at = SocketAddrV4::new(pair.day_addr(), 5005);
+    let udp_at = SocketAddrV4::new(pair.day_addr(), 5007);
+    let (ready, peer) = spawn_kernel_sender(&pair, tcp_at, 5, 1_000_000);
+    let (udp_ready_tx, udp_ready_rx) = mpsc::channel::<()>();
+    let peer_addr = pair.peer_addr();
+    let udp_peer = pair.peer.thread(move || {
+        udp_ready_rx.recv().expect("Daytona is bound");
+        let s = std::net::UdpSocket::bind(SocketAddrV4::new(peer_addr, 0)).expect("udp");
+        // A safety net against a hang, not a timing assertion.
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        for i in 0..50u32 {
+            let msg = format!("ping {i}");
+            s.send_to(msg.as_bytes(), udp_at).expect("send");
+            let (n, from) = s.recv_from(&mut buf).expect("echo");
+            assert_eq!(from, std::net::SocketAddr::V4(udp_at));
+            assert_eq!(&buf[..n], msg.as_bytes());
+        }
+    });
+    let day_if = pair.day_if.clone();
+    let (got, sent) = pair.day.run(move || {
+        let mut link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
+        link.set_ports(&[5005], &[5007]).expect("set_ports");
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let u = drv.stack().udp_bind(udp_at).expect("udp bind");
+        udp_ready_tx.send(()).expect("udp peer waits");
+        // Echo datagrams while the TCP transfer runs.
+        let echo = |s: &mut daytona_core::stack::Stack| {
+            let mut buf = [0u8; 64];
+            while let Ok((n, from)) = s.udp_recv_from(u, &mut buf) {
+                s.udp_send_to(u, from, &buf[..n]).expect("echo");
+            }
+        };
+        let l = drv.stack().tcp_listen(tcp_at, 4).expect("listen");
+        ready.send(()).expect("tcp peer waits");
+        let mut conn = None;
+        let mut got = Tally::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut closed = false;
+        drive(&mut drv, Clock::new(), |s, now| {
+            echo(s);
+            if conn.is_none() {
+                conn = s.tcp_accept(l).ok();
+            }
+            let Some(c) = conn else {
+                return Step::Idle;
+            };
+            if closed {
+                return if peer.is_finished() && udp_peer.is_finished() {
+                    Step::Done
+                } else {
+                    Step::Idle
+                };
+            }
+            let (moved, eof) = recv_into(s, now, c, &mut got, &mut buf);
+            if eof {
+                s.tcp_close(now, c).expect("close");
+                closed = true;
+            }
+            if moved || eof {
+                Step::Progress
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("exchange");
+        udp_peer.join().expect("udp peer");
+        (got, peer.join().expect("kernel sender"))
+    });
+    assert_eq!(got.finish(), sent.finish());
+    assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
+    let icmp = pair
+        .day
+        .exec(&["nft", "list", "table", "ip", "icmpwatch"])
+        .expect("list");
+    assert!(icmp.contains("counter packets 0 "), "{icmp}");
+}

@@ -87,7 +87,13 @@ pub fn complete_checksum(frame: &mut [u8], partial: CsumPartial) -> bool {
         return false;
     }
     let sum = checksum::sum(&frame[start..]);
-    frame[field..field + 2].copy_from_slice(&(!sum).to_be_bytes());
+    // Linux skb_checksum_help: a computed zero is sent as all ones (the
+    // same value in one's complement; RFC 768 requires it for UDP).
+    let c = match !sum {
+        0 => 0xffff,
+        c => c,
+    };
+    frame[field..field + 2].copy_from_slice(&c.to_be_bytes());
     true
 }
 

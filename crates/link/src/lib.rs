@@ -11,9 +11,9 @@
 //! `// SAFETY:` comment.
 #![deny(unsafe_code)]
 
-pub mod gso;
 pub mod bpf;
 mod csum;
+pub mod gso;
 pub mod impair;
 pub mod loss;
 mod memory;
@@ -21,8 +21,8 @@ pub mod netif;
 pub mod nft;
 pub mod packet;
 pub mod queue;
-pub mod tap;
 pub mod raw;
+pub mod tap;
 pub mod trace;
 pub mod unix;
 
@@ -31,8 +31,8 @@ pub use loss::GilbertElliott;
 pub use memory::MemoryLink;
 pub use packet::{PacketConfig, PacketLink};
 pub use queue::{Aqm, CoDelParams};
-pub use tap::{TapConfig, TapLink, TapMode, TapStats};
 pub use raw::{RawConfig, RawLink};
+pub use tap::{TapConfig, TapLink, TapMode, TapStats};
 pub use trace::Trace;
 pub use unix::{SocketPairLink, SocketPairStats};
 

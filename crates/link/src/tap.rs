@@ -25,7 +25,7 @@
 #![allow(unsafe_code)]
 
 use crate::{gso, Batch, CsumPartial, FrameMeta, Link, LinkCaps};
-use daytona_core::stack::EthernetAddress;
+use daytona_core::stack::{EthernetAddress, StackConfig};
 use daytona_core::time::Instant;
 use std::ffi::CString;
 use std::io;
@@ -364,6 +364,21 @@ impl TapLink {
             scratch: Batch::new(),
             stats: TapStats::default(),
         })
+    }
+
+    /// A stack configuration for this link at `addr/prefix_len`: the
+    /// medium (with [`TapLink::mac`] on a TAP), the MTU, and with offloads
+    /// in effect TCP segmentation offload up to 64 KiB (`tso_max`).
+    pub fn stack_config(&self, addr: std::net::Ipv4Addr, prefix_len: u8) -> StackConfig {
+        let mut c = match self.mode {
+            TapMode::Tap => StackConfig::ethernet(self.mac, addr, prefix_len),
+            TapMode::Tun => StackConfig::ip(addr, prefix_len),
+        };
+        c.mtu = self.mtu;
+        if self.offloads {
+            c.tso_max = Some(MAX_IP_PACKET);
+        }
+        c
     }
 
     /// The interface's name (as the kernel gave it).

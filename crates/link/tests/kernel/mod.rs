@@ -11,7 +11,7 @@
 
 use daytona_core::cc::CcRegistry;
 use daytona_core::observe::TcpInfo;
-use daytona_core::stack::{ConnHandle, Stack, StackConfig, StackCounters};
+use daytona_core::stack::{ConnHandle, Stack, StackCounters};
 use daytona_core::tcp::Shutdown;
 use daytona_core::time::{Duration, Instant};
 use daytona_core::Error;
@@ -441,15 +441,11 @@ fn run_inside(ns: &Netns, r: &Run) -> io::Result<Outcome> {
         ns.exec(&["ip", "link", "set", "dev", &name, "gso_max_segs", "1"])?;
     }
     let table = kernel_rules(ns, &name, r)?;
-    let caps = tap.caps();
-    let mut config = match r.mode {
-        TapMode::Tap => StackConfig::ethernet(tap.mac(), DAYTONA, 24),
-        TapMode::Tun => StackConfig::ip(DAYTONA, 24),
-    };
-    config.mtu = r.mtu;
     let impaired = r.tx_impair.is_some() || r.rx_impair.is_some();
-    if caps.max_segment > caps.mtu && !impaired {
-        config.tso_max = Some(caps.max_segment);
+    let mut config = tap.stack_config(DAYTONA, 24);
+    if impaired {
+        // The fault model works per packet (the Driver would refuse TSO).
+        config.tso_max = None;
     }
     let stack = Stack::new(config, CcRegistry::with_builtin()).map_err(|e| core_err("stack", e))?;
     let mut out = if impaired {

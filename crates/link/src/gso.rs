@@ -280,3 +280,54 @@ pub(crate) mod tests {
         assert_eq!(out.iter().collect::<Vec<_>>(), vec![&small[..], b"garbage"]);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::tests::{tcp_checksum_ok, tcp_frame};
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes from a link never panic, whatever the metadata.
+        #[test]
+        fn segment_never_panics(
+            frame in proptest::collection::vec(any::<u8>(), 0..3000),
+            gso in proptest::option::of(any::<u16>()),
+            start in any::<u16>(),
+            offset in any::<u16>(),
+            ethernet in any::<bool>(),
+        ) {
+            let meta = FrameMeta {
+                gso_size: gso,
+                csum_verified: true,
+                csum_partial: Some(CsumPartial { start, offset }),
+            };
+            let mut out = Batch::new();
+            let n = segment(&frame, meta, ethernet, &mut out);
+            prop_assert_eq!(n, out.len());
+        }
+
+        /// Valid super-segments are cut into valid packets carrying the
+        /// same bytes, none longer than the segment size.
+        #[test]
+        fn segments_carry_the_payload(
+            len in 0usize..20_000,
+            mss in 1u16..3000,
+            ethernet in any::<bool>(),
+        ) {
+            let big = tcp_frame(ethernet, len, 0x18);
+            let l = tcp_layout(&big, ethernet).unwrap();
+            let meta = FrameMeta { gso_size: Some(mss), ..FrameMeta::default() };
+            let mut out = Batch::new();
+            segment(&big, meta, ethernet, &mut out);
+            let mut payload = Vec::new();
+            for f in out.iter() {
+                let fl = tcp_layout(f, ethernet).unwrap();
+                prop_assert!(f.len() - fl.payload <= usize::from(mss));
+                prop_assert!(tcp_checksum_ok(f, fl));
+                payload.extend_from_slice(&f[fl.payload..]);
+            }
+            prop_assert_eq!(&payload[..], &big[l.payload..]);
+        }
+    }
+}

@@ -25,7 +25,7 @@
 #![allow(unsafe_code)]
 
 use crate::{gso, Batch, CsumPartial, FrameMeta, Link, LinkCaps};
-use daytona_core::stack::EthernetAddress;
+use daytona_core::stack::{EthernetAddress, StackConfig};
 use daytona_core::time::Instant;
 use std::ffi::CString;
 use std::io;
@@ -366,6 +366,21 @@ impl TapLink {
         })
     }
 
+    /// A stack configuration for this link at `addr/prefix_len`: the
+    /// medium (with [`TapLink::mac`] on a TAP), the MTU, and with offloads
+    /// in effect TCP segmentation offload up to 64 KiB (`tso_max`).
+    pub fn stack_config(&self, addr: std::net::Ipv4Addr, prefix_len: u8) -> StackConfig {
+        let mut c = match self.mode {
+            TapMode::Tap => StackConfig::ethernet(self.mac, addr, prefix_len),
+            TapMode::Tun => StackConfig::ip(addr, prefix_len),
+        };
+        c.mtu = self.mtu;
+        if self.offloads {
+            c.tso_max = Some(MAX_IP_PACKET);
+        }
+        c
+    }
+
     /// The interface's name (as the kernel gave it).
     pub fn name(&self) -> &str {
         &self.name
@@ -402,24 +417,22 @@ impl TapLink {
     }
 
     /// Reads one frame into `buf`; `Ok(None)` when nothing is waiting.
-    fn read_one(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<FrameMeta>> {
+    fn read_one(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, FrameMeta)>> {
         loop {
-            buf.clear();
-            buf.reserve(self.rx_cap);
             let mut hdr = [0u8; VNET_HDR_LEN];
+            let h = if self.vnet_hdr { VNET_HDR_LEN } else { 0 };
             let mut iov = [
                 libc::iovec {
                     iov_base: hdr.as_mut_ptr().cast(),
-                    iov_len: if self.vnet_hdr { VNET_HDR_LEN } else { 0 },
+                    iov_len: h,
                 },
                 libc::iovec {
                     iov_base: buf.as_mut_ptr().cast(),
-                    iov_len: buf.capacity(),
+                    iov_len: buf.len(),
                 },
             ];
             // SAFETY: both iovecs point to writable memory of the stated
-            // lengths (`hdr`, and `buf`'s spare capacity) that outlives the
-            // call.
+            // lengths (`hdr` and `buf`) that outlives the call.
             let n = unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_mut_ptr(), 2) };
             if n < 0 {
                 let e = io::Error::last_os_error();
@@ -433,22 +446,18 @@ impl TapLink {
                 };
             }
             let n = n as usize;
-            let h = if self.vnet_hdr { VNET_HDR_LEN } else { 0 };
             if n < h {
                 self.stats.rx_dropped += 1;
                 continue;
             }
-            let len = (n - h).min(buf.capacity());
-            // SAFETY: the kernel wrote `n - h` bytes into `buf`'s capacity
-            // (and never more than the iovec's length).
-            unsafe { buf.set_len(len) };
+            let len = (n - h).min(buf.len());
             self.stats.rx_frames += 1;
             self.stats.rx_bytes += len as u64;
             if !self.vnet_hdr {
-                return Ok(Some(FrameMeta::default()));
+                return Ok(Some((len, FrameMeta::default())));
             }
             match self.parse_vnet_hdr(&hdr, len) {
-                Some(meta) => return Ok(Some(meta)),
+                Some(meta) => return Ok(Some((len, meta))),
                 None => {
                     self.stats.rx_dropped += 1;
                     continue;
@@ -627,7 +636,8 @@ impl Link for TapLink {
     fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
         let mut n = 0;
         while n < self.batch {
-            let added = batch.fill_with(|buf| self.read_one(buf))?;
+            let cap = self.rx_cap;
+            let added = batch.fill_with(cap, |buf| self.read_one(buf))?;
             if !added {
                 break;
             }

@@ -396,21 +396,22 @@ impl Link for PacketLink {
     }
 
     fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
-        let mut chunk: Vec<&[u8]> = Vec::with_capacity(TX_BATCH);
-        let mut accepted = 0;
+        let mut chunk: [&[u8]; TX_BATCH] = [&[]; TX_BATCH];
+        let (mut n, mut accepted) = (0, 0);
         for f in batch.iter() {
             if f.len() < 14 || f.len() > self.mtu + 14 {
                 self.stats.tx_dropped += 1;
                 continue;
             }
-            chunk.push(f);
-            if chunk.len() == TX_BATCH {
+            chunk[n] = f;
+            n += 1;
+            if n == TX_BATCH {
                 accepted += self.send_chunk(&chunk);
-                chunk.clear();
+                n = 0;
             }
         }
-        if !chunk.is_empty() {
-            accepted += self.send_chunk(&chunk);
+        if n > 0 {
+            accepted += self.send_chunk(&chunk[..n]);
         }
         self.stats.tx_frames += accepted as u64;
         Ok(accepted)

@@ -117,6 +117,46 @@ fn outside(k: &RangeInclusive<u16>) -> Option<RangeInclusive<u16>> {
     }
 }
 
+/// Ports in `ports` that a kernel socket of the calling thread's namespace
+/// already holds on `addr` (or the wildcard): TCP listeners
+/// (`/proc/thread-self/net/tcp`, state 0A) or bound UDP sockets
+/// (`.../udp`). The stack cannot share them.
+pub fn kernel_holds(proto: &str, addr: Ipv4Addr, ports: &[u16]) -> io::Result<Vec<u16>> {
+    if ports.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(format!("/proc/thread-self/net/{proto}"))?;
+    Ok(parse_kernel_sockets(&text, proto == "tcp", addr)
+        .into_iter()
+        .filter(|p| ports.contains(p))
+        .collect())
+}
+
+/// Local ports of the sockets in a `/proc/net/{tcp,udp}` table bound to
+/// `addr` or the wildcard (TCP: listeners only).
+pub fn parse_kernel_sockets(text: &str, listeners_only: bool, addr: Ipv4Addr) -> Vec<u16> {
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 4 || (listeners_only && f[3] != "0A") {
+            continue;
+        }
+        let Some((a, p)) = f[1].split_once(':') else {
+            continue;
+        };
+        let (Ok(a), Ok(p)) = (u32::from_str_radix(a, 16), u16::from_str_radix(p, 16)) else {
+            continue;
+        };
+        // The kernel prints the address (network order in memory) as a
+        // host-order word: its bytes in memory are the octets.
+        let a = Ipv4Addr::from(a.to_ne_bytes());
+        if a == addr || a.is_unspecified() {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Counters of a raw link.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RawStats {
@@ -186,6 +226,18 @@ impl RawLink {
             range: Some(range.clone()),
         };
         let prog = bpf::ipv4_filter(addr, &tcp, &udp)?;
+        for (proto, set) in [("tcp", &tcp), ("udp", &udp)] {
+            let taken = kernel_holds(proto, addr, &set.ports)?;
+            if !taken.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "{proto} port(s) {taken:?} on {addr} belong to kernel sockets: \
+                         the stack shares the address in raw mode and cannot take them"
+                    ),
+                ));
+            }
+        }
 
         // Receive: protocol 0 until the filter is on, so nothing unfiltered
         // is ever queued; then bind for IPv4 on the interface.
@@ -485,21 +537,22 @@ impl Link for RawLink {
     }
 
     fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
-        let mut chunk: Vec<&[u8]> = Vec::with_capacity(RX_BATCH);
-        let mut accepted = 0;
+        let mut chunk: [&[u8]; RX_BATCH] = [&[]; RX_BATCH];
+        let (mut n, mut accepted) = (0, 0);
         for p in batch.iter() {
             if p.len() < 20 || p.len() > self.mtu.max(20) {
                 self.stats.tx_dropped += 1;
                 continue;
             }
-            chunk.push(p);
-            if chunk.len() == RX_BATCH {
+            chunk[n] = p;
+            n += 1;
+            if n == RX_BATCH {
                 accepted += self.send_chunk(&chunk);
-                chunk.clear();
+                n = 0;
             }
         }
-        if !chunk.is_empty() {
-            accepted += self.send_chunk(&chunk);
+        if n > 0 {
+            accepted += self.send_chunk(&chunk[..n]);
         }
         self.stats.tx_packets += accepted as u64;
         Ok(accepted)
@@ -513,6 +566,30 @@ impl Link for RawLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_sockets_on_our_address_or_the_wildcard_are_found() {
+        let me = Ipv4Addr::new(198, 18, 0, 2);
+        let word = |a: Ipv4Addr| format!("{:08X}", u32::from_ne_bytes(a.octets()));
+        let text = format!(
+            "  sl  local_address rem_address   st\n\
+             0: {}:0050 00000000:0000 0A\n\
+             1: {}:1F90 00000000:0000 0A\n\
+             2: {}:0016 00000000:0000 0A\n\
+             3: {}:C350 {}:0050 01\n",
+            word(me),
+            word(Ipv4Addr::UNSPECIFIED),
+            word(Ipv4Addr::LOCALHOST),
+            word(me),
+            word(Ipv4Addr::new(198, 18, 0, 1)),
+        );
+        assert_eq!(parse_kernel_sockets(&text, true, me), vec![80, 8080]);
+        assert_eq!(
+            parse_kernel_sockets(&text, false, me),
+            vec![80, 8080, 50_000]
+        );
+        assert!(parse_kernel_sockets("header\ngarbage line here\n", true, me).is_empty());
+    }
 
     #[test]
     fn ephemeral_range_avoids_the_kernels() {

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use daytona_link::{netif, nft, RawConfig, RawLink};
+use daytona_link::{netif, nft, FaultModel, Impaired, Impairment, RawConfig, RawLink};
 use daytona_runtime::Driver;
 use daytona_testnet::require_privileges;
 use std::io;
@@ -262,4 +262,97 @@ fn ports_added_after_open_reach_the_stack_and_not_the_kernel() {
         .exec(&["nft", "list", "table", "ip", "icmpwatch"])
         .expect("list");
     assert!(icmp.contains("counter packets 0 "), "{icmp}");
+}
+
+#[test]
+fn a_port_a_kernel_socket_holds_is_refused() {
+    if !require_privileges("raw mode port partition") {
+        return;
+    }
+    let pair = Pair::new(37).expect("namespaces");
+    let at = SocketAddrV4::new(pair.day_addr(), 5010);
+    let day_if = pair.day_if.clone();
+    let err = pair.day.run(move || {
+        let _kernel = kernel_listener(at);
+        RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5010)).err()
+    });
+    let e = err.expect("opened on a port the kernel listens on");
+    assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+    assert!(e.to_string().contains("5010"), "{e}");
+    assert!(!pair.day_tables().contains("daytona_"));
+}
+
+#[test]
+fn raw_mode_at_mtu_9000_both_ways() {
+    if !require_privileges("raw mode at MTU 9000") {
+        return;
+    }
+    let pair = Pair::new(38).expect("namespaces");
+    pair.peer
+        .exec(&["ip", "link", "set", &pair.peer_if, "mtu", "9000"])
+        .expect("mtu");
+    pair.day
+        .exec(&["ip", "link", "set", &pair.day_if, "mtu", "9000"])
+        .expect("mtu");
+    let to = SocketAddrV4::new(pair.peer_addr(), 5001);
+    let at = SocketAddrV4::new(pair.day_addr(), 5002);
+    let receiver = spawn_kernel_receiver(&pair, to);
+    let (ready, sender) = spawn_kernel_sender(&pair, at, 13, 30_000_000);
+    let day_if = pair.day_if.clone();
+    let (out, inn, stats) = pair.day.run(move || {
+        let link =
+            RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5002)).expect("raw link");
+        assert_eq!(link.mtu(), 9000);
+        let cfg = link.stack_config();
+        assert_eq!(cfg.mtu, 9000);
+        let mut drv = Driver::new(new_stack(cfg), link).expect("driver");
+        let out = daytona_sends(&mut drv, to, 12, 30_000_000, receiver);
+        let inn = daytona_receives(&mut drv, at, ready, sender);
+        (out, inn, drv.link().stats())
+    });
+    assert_eq!(out.0.len(), 30_000_000);
+    assert_eq!(out.0.finish(), out.1.finish());
+    assert_eq!(inn.0.len(), 30_000_000);
+    assert_eq!(inn.0.finish(), inn.1.finish());
+    // Jumbo segments: far fewer packets than at MTU 1500 (~20,700).
+    assert!(stats.tx_packets < 8_000, "{stats:?}");
+    assert_eq!(pair.kernel_rsts(), 0);
+}
+
+#[test]
+fn raw_mode_under_daytona_side_loss_and_delay() {
+    if !require_privileges("raw mode under impairment") {
+        return;
+    }
+    let pair = Pair::new(39).expect("namespaces");
+    let to = SocketAddrV4::new(pair.peer_addr(), 5001);
+    let at = SocketAddrV4::new(pair.day_addr(), 5002);
+    let receiver = spawn_kernel_receiver(&pair, to);
+    let (ready, sender) = spawn_kernel_sender(&pair, at, 15, 20_000_000);
+    let day_if = pair.day_if.clone();
+    let (out, inn, lost) = pair.day.run(move || {
+        let link =
+            RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5002)).expect("raw link");
+        let cfg = link.stack_config();
+        // 1% loss and 5 ms one way on everything Daytona sends: data one
+        // way, ACKs the other.
+        let model = FaultModel::new(
+            Impairment {
+                delay: std::time::Duration::from_millis(5),
+                loss: 0.01,
+                ..Impairment::default()
+            },
+            99,
+        );
+        let mut drv = Driver::new(new_stack(cfg), Impaired::new(link, model)).expect("driver");
+        let out = daytona_sends(&mut drv, to, 14, 20_000_000, receiver);
+        let inn = daytona_receives(&mut drv, at, ready, sender);
+        (out, inn, drv.link().model().stats.lost)
+    });
+    assert!(lost > 0);
+    assert_eq!(out.0.len(), 20_000_000);
+    assert_eq!(out.0.finish(), out.1.finish());
+    assert_eq!(inn.0.len(), 20_000_000);
+    assert_eq!(inn.0.finish(), inn.1.finish());
+    assert_eq!(pair.kernel_rsts(), 0);
 }

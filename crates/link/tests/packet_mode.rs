@@ -101,3 +101,35 @@ fn l2_mode_without_cap_net_raw_the_error_names_it() {
     assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
     assert!(e.to_string().contains("CAP_NET_RAW"), "{e}");
 }
+
+#[test]
+fn l2_mode_at_mtu_9000_both_ways() {
+    if !require_privileges("AF_PACKET L2 at MTU 9000") {
+        return;
+    }
+    let pair = Pair::new(44).expect("namespaces");
+    for (ns, ifname) in [(&pair.peer, &pair.peer_if), (&pair.day, &pair.day_if)] {
+        ns.exec(&["ip", "link", "set", ifname, "mtu", "9000"])
+            .expect("mtu");
+    }
+    let me = stack_addr(&pair);
+    let to = SocketAddrV4::new(pair.peer_addr(), 5001);
+    let at = SocketAddrV4::new(me, 5002);
+    let receiver = spawn_kernel_receiver(&pair, to);
+    let (ready, sender) = spawn_kernel_sender(&pair, at, 33, 30_000_000);
+    let day_if = pair.day_if.clone();
+    let (out, inn, stats) = pair.day.run(move || {
+        let link = PacketLink::open(PacketConfig::new(&day_if, MAC)).expect("packet link");
+        assert_eq!(link.mtu(), 9000);
+        let mut drv = Driver::new(l2_stack(&link, me), link).expect("driver");
+        let out = daytona_sends(&mut drv, to, 32, 30_000_000, receiver);
+        let inn = daytona_receives(&mut drv, at, ready, sender);
+        (out, inn, drv.link().stats())
+    });
+    assert_eq!(out.0.len(), 30_000_000);
+    assert_eq!(out.0.finish(), out.1.finish());
+    assert_eq!(inn.0.len(), 30_000_000);
+    assert_eq!(inn.0.finish(), inn.1.finish());
+    assert!(stats.tx_frames < 8_000, "{stats:?}");
+    assert_eq!(pair.kernel_rsts(), 0);
+}

@@ -1,6 +1,7 @@
 //! Links: how frames reach the stack. The [`Link`] trait moves *batches*
-//! of frames (real links — TAP, raw sockets, AF_PACKET — implement it in
-//! the runtime layer), [`MemoryLink`] connects two stacks in one process,
+//! of frames, each with its [`FrameMeta`] (segmentation offload, checksums
+//! the kernel validated); [`TapLink`] is a TAP/TUN device with
+//! `IFF_VNET_HDR` offloads, [`MemoryLink`] connects two stacks in one process,
 //! and [`Impaired`] is middleware that injects delay, loss, duplication,
 //! reordering, corruption and rate limits into any link using the same
 //! [`impair::FaultModel`] the simulator uses.
@@ -12,6 +13,7 @@
 
 pub mod bpf;
 mod csum;
+pub mod gso;
 pub mod impair;
 pub mod loss;
 mod memory;
@@ -20,7 +22,9 @@ pub mod nft;
 pub mod packet;
 pub mod queue;
 pub mod raw;
+pub mod tap;
 pub mod trace;
+pub mod unix;
 
 pub use impair::{FaultModel, FaultStats, Impairment, LinkEvent, LinkEventKind};
 pub use loss::GilbertElliott;
@@ -28,7 +32,9 @@ pub use memory::MemoryLink;
 pub use packet::{PacketConfig, PacketLink};
 pub use queue::{Aqm, CoDelParams};
 pub use raw::{RawConfig, RawLink};
+pub use tap::{TapConfig, TapLink, TapMode, TapStats};
 pub use trace::Trace;
+pub use unix::{SocketPairLink, SocketPairStats};
 
 use daytona_core::time::Instant;
 use std::io;
@@ -47,11 +53,41 @@ pub struct LinkCaps {
     pub rx_checksum_verified: bool,
 }
 
+/// What a link knows about one frame of a [`Batch`] besides its bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameMeta {
+    /// Transmit: the frame is a TCP super-segment (TSO/GSO) that the link
+    /// must cut into segments of this many payload bytes (virtio
+    /// `gso_size`, Linux `gso_size`). Receive: the frame is a coalesced
+    /// super-segment (GRO) of segments this size. `None`: one packet.
+    pub gso_size: Option<u16>,
+    /// Receive: the link (the kernel) already validated the frame's IP and
+    /// transport checksums, so the stack may skip verifying them.
+    pub csum_verified: bool,
+    /// Receive: the transport checksum is *partial* (virtio
+    /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`): the field at `start + offset` holds
+    /// only the pseudo-header sum and the frame never crossed a wire (it
+    /// comes from the local kernel), so it is trusted (`csum_verified`).
+    /// Middleware that can damage frames must complete the checksum first
+    /// ([`gso::complete_checksum`]).
+    pub csum_partial: Option<CsumPartial>,
+}
+
+/// Where a partial checksum is (virtio `csum_start`/`csum_offset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsumPartial {
+    /// Offset in the frame where checksumming starts (the transport header).
+    pub start: u16,
+    /// Offset of the checksum field from `start`.
+    pub offset: u16,
+}
+
 /// A batch of frames in reusable buffers: no allocation per frame once the
-/// batch has grown to its working size.
+/// batch has grown to its working size. Each frame carries a [`FrameMeta`].
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     bufs: Vec<Vec<u8>>,
+    metas: Vec<FrameMeta>,
     len: usize,
 }
 
@@ -72,19 +108,62 @@ impl Batch {
         self.len = 0;
     }
 
-    /// Appends a copy of `frame`, reusing an old buffer.
+    /// Appends a copy of `frame` (one plain packet), reusing an old buffer.
     pub fn push(&mut self, frame: &[u8]) {
+        self.push_with(frame, FrameMeta::default());
+    }
+
+    /// Appends a copy of `frame` with its metadata.
+    pub fn push_with(&mut self, frame: &[u8], meta: FrameMeta) {
+        let b = self.next_buf();
+        b.extend_from_slice(frame);
+        self.commit(meta);
+    }
+
+    /// For links that read straight into the batch: lends the next
+    /// reusable buffer (empty, with its old capacity) to `fill`, which
+    /// writes one frame into it and returns its metadata — or `None` to
+    /// leave the batch unchanged. Returns whether a frame was added.
+    pub fn fill_with<E>(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<u8>) -> Result<Option<FrameMeta>, E>,
+    ) -> Result<bool, E> {
+        let b = self.next_buf();
+        match fill(b)? {
+            Some(meta) => {
+                self.commit(meta);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn next_buf(&mut self) -> &mut Vec<u8> {
         if self.len == self.bufs.len() {
             self.bufs.push(Vec::new());
+            self.metas.push(FrameMeta::default());
         }
         let b = &mut self.bufs[self.len];
         b.clear();
-        b.extend_from_slice(frame);
+        b
+    }
+
+    fn commit(&mut self, meta: FrameMeta) {
+        self.metas[self.len] = meta;
         self.len += 1;
     }
 
+    /// The frames, without their metadata.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         self.bufs[..self.len].iter().map(|b| b.as_slice())
+    }
+
+    /// The frames with their metadata.
+    pub fn iter_meta(&self) -> impl Iterator<Item = (&[u8], FrameMeta)> {
+        self.bufs[..self.len]
+            .iter()
+            .zip(&self.metas[..self.len])
+            .map(|(b, m)| (b.as_slice(), *m))
     }
 }
 
@@ -107,28 +186,78 @@ pub trait Link {
     }
 }
 
-/// Wraps a link with a fault model on its transmit side.
+/// Fault-injecting middleware: wraps any link — a [`MemoryLink`], a TAP,
+/// a raw socket — with a [`FaultModel`] on its transmit side and, with
+/// [`Impaired::with_rx`], another on its receive side, so both directions
+/// of a real link can be impaired from the stack's process.
+///
+/// The models work per packet, as a wire would, even over a link that
+/// offloads segmentation: [`Link::caps`] reports `max_segment` = MTU, so a
+/// stack configured from it sends no TSO super-segments, and any
+/// super-segment that still comes through (a GRO frame received from the
+/// kernel, or a TSO frame sent anyway) is cut into MTU-sized packets
+/// ([`gso::segment`]) before it enters the model. Frames leaving the
+/// receive model are never marked `csum_verified`: the stack checks them,
+/// so corruption shows up as dropped bad checksums.
+///
+/// ```
+/// use daytona_core::time::{Duration, Instant};
+/// use daytona_link::{Batch, FaultModel, Impaired, Impairment, Link, MemoryLink};
+///
+/// let (a, mut b) = MemoryLink::pair(1500);
+/// let tx = Impairment { delay: Duration::from_millis(20), loss: 0.01, ..Impairment::default() };
+/// let rx = Impairment { duplicate: 0.01, corrupt: 0.001, ..Impairment::default() };
+/// let mut a = Impaired::new(a, FaultModel::new(tx, 1)).with_rx(FaultModel::new(rx, 2));
+/// let mut batch = Batch::new();
+/// batch.push(&[0u8; 60]);
+/// a.send_batch(Instant::ZERO, &batch).unwrap();
+/// // Nothing arrives before the delay; the driver waits for `poll_at`.
+/// assert_eq!(a.poll_at(), Some(Instant::ZERO + Duration::from_millis(20)));
+/// ```
 pub struct Impaired<L: Link> {
     inner: L,
     model: FaultModel,
+    rx_model: Option<FaultModel>,
     out: Batch,
+    rx_in: Batch,
+    segs: Batch,
 }
 
 impl<L: Link> Impaired<L> {
+    /// Impairs what is sent through `inner` with `model`.
     pub fn new(inner: L, model: FaultModel) -> Self {
         Impaired {
             inner,
             model,
+            rx_model: None,
             out: Batch::new(),
+            rx_in: Batch::new(),
+            segs: Batch::new(),
         }
+    }
+
+    /// Also impairs what is received from `inner` with `model`.
+    pub fn with_rx(mut self, model: FaultModel) -> Self {
+        self.rx_model = Some(model);
+        self
     }
 
     pub fn inner(&self) -> &L {
         &self.inner
     }
 
+    pub fn inner_mut(&mut self) -> &mut L {
+        &mut self.inner
+    }
+
+    /// The transmit side's model (its `stats` say what it did).
     pub fn model(&self) -> &FaultModel {
         &self.model
+    }
+
+    /// The receive side's model, if any.
+    pub fn rx_model(&self) -> Option<&FaultModel> {
+        self.rx_model.as_ref()
     }
 
     /// Sends every held frame whose time has come.
@@ -146,17 +275,53 @@ impl<L: Link> Impaired<L> {
 
 impl<L: Link> Link for Impaired<L> {
     fn caps(&self) -> LinkCaps {
-        self.inner.caps()
+        let inner = self.inner.caps();
+        LinkCaps {
+            max_segment: inner.mtu,
+            rx_checksum_verified: inner.rx_checksum_verified && self.rx_model.is_none(),
+            ..inner
+        }
     }
 
     fn recv_batch(&mut self, now: Instant, batch: &mut Batch) -> io::Result<usize> {
         self.flush(now)?;
-        self.inner.recv_batch(now, batch)
+        let Some(rx) = self.rx_model.as_mut() else {
+            return self.inner.recv_batch(now, batch);
+        };
+        self.rx_in.clear();
+        self.inner.recv_batch(now, &mut self.rx_in)?;
+        let ethernet = self.inner.caps().ethernet;
+        for (frame, meta) in self.rx_in.iter_meta() {
+            if meta.gso_size.is_none() && meta.csum_partial.is_none() {
+                rx.send(now, frame);
+                continue;
+            }
+            self.segs.clear();
+            gso::segment(frame, meta, ethernet, &mut self.segs);
+            for seg in self.segs.iter() {
+                rx.send(now, seg);
+            }
+        }
+        let mut n = 0;
+        while let Some(f) = rx.deliver(now) {
+            batch.push(&f);
+            n += 1;
+        }
+        Ok(n)
     }
 
     fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
-        for frame in batch.iter() {
-            self.model.send(now, frame);
+        let ethernet = self.inner.caps().ethernet;
+        for (frame, meta) in batch.iter_meta() {
+            if meta.gso_size.is_none() {
+                self.model.send(now, frame);
+                continue;
+            }
+            self.segs.clear();
+            gso::segment(frame, meta, ethernet, &mut self.segs);
+            for seg in self.segs.iter() {
+                self.model.send(now, seg);
+            }
         }
         self.flush(now)?;
         Ok(batch.len())
@@ -167,11 +332,14 @@ impl<L: Link> Link for Impaired<L> {
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        let mine = self.model.poll_at();
-        match (mine, self.inner.poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.model.poll_at(),
+            self.rx_model.as_ref().and_then(|m| m.poll_at()),
+            self.inner.poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -210,5 +378,150 @@ mod tests {
         // Order is kept for frames that were not reordered.
         let firsts: Vec<u8> = rx.iter().map(|f| f[0]).collect();
         assert!(firsts.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// A link that offloads: hands out queued frames with their metadata
+    /// and records what it is asked to send.
+    struct Offloading {
+        rx: Vec<(Vec<u8>, FrameMeta)>,
+        sent: Vec<(Vec<u8>, FrameMeta)>,
+    }
+
+    impl Link for Offloading {
+        fn caps(&self) -> LinkCaps {
+            LinkCaps {
+                ethernet: false,
+                mtu: 1500,
+                max_segment: 65_535,
+                rx_checksum_verified: true,
+            }
+        }
+
+        fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
+            let n = self.rx.len();
+            for (f, m) in self.rx.drain(..) {
+                batch.push_with(&f, m);
+            }
+            Ok(n)
+        }
+
+        fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
+            self.sent
+                .extend(batch.iter_meta().map(|(f, m)| (f.to_vec(), m)));
+            Ok(batch.len())
+        }
+    }
+
+    #[test]
+    fn batch_keeps_metadata_per_frame() {
+        let mut b = Batch::new();
+        let gso = FrameMeta {
+            gso_size: Some(1448),
+            ..FrameMeta::default()
+        };
+        b.push(b"plain");
+        b.push_with(b"super", gso);
+        assert_eq!(b.iter().collect::<Vec<_>>(), vec![&b"plain"[..], b"super"]);
+        let metas: Vec<FrameMeta> = b.iter_meta().map(|(_, m)| m).collect();
+        assert_eq!(metas, vec![FrameMeta::default(), gso]);
+        // Buffers are reused, metadata is not left over from before.
+        b.clear();
+        b.push(b"again");
+        b.push(b"plain");
+        assert!(b.iter_meta().all(|(_, m)| m == FrameMeta::default()));
+        let added = b.fill_with(|_| Ok::<_, ()>(None)).unwrap();
+        assert!(!added);
+        assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn impaired_offloading_link_works_per_packet() {
+        use crate::gso::tests::{tcp_checksum_ok, tcp_frame};
+        let big = tcp_frame(false, 10_000, 0x18);
+        let layout = gso::tcp_layout(&big, false).unwrap();
+        // The kernel's GRO frame: a partial checksum, trusted.
+        let mut partial = big.clone();
+        let pseudo = gso::tcp_pseudo_sum(&partial, layout);
+        partial[layout.tcp + 16..layout.tcp + 18].copy_from_slice(&pseudo.to_be_bytes());
+        let meta = FrameMeta {
+            gso_size: Some(1448),
+            csum_verified: true,
+            csum_partial: Some(CsumPartial {
+                start: layout.tcp as u16,
+                offset: 16,
+            }),
+        };
+        let inner = Offloading {
+            rx: vec![(partial, meta)],
+            sent: Vec::new(),
+        };
+        let none = || FaultModel::new(Impairment::default(), 1);
+        let mut link = Impaired::new(inner, none()).with_rx(none());
+        let caps = link.caps();
+        assert_eq!(caps.max_segment, 1500, "no TSO through the fault model");
+        assert!(!caps.rx_checksum_verified);
+        let mut rx = Batch::new();
+        let t = Instant::from_secs(1);
+        assert_eq!(link.recv_batch(t, &mut rx).unwrap(), 7);
+        let mut payload = Vec::new();
+        for (f, m) in rx.iter_meta() {
+            assert!(f.len() <= 1500);
+            assert_eq!(m, FrameMeta::default(), "the stack verifies them");
+            let l = gso::tcp_layout(f, false).unwrap();
+            assert!(tcp_checksum_ok(f, l));
+            payload.extend_from_slice(&f[l.payload..]);
+        }
+        assert_eq!(payload, big[layout.payload..]);
+        assert_eq!(link.rx_model().unwrap().stats.frames, 7);
+        // A super-segment sent anyway is cut before the transmit model.
+        let mut tx = Batch::new();
+        tx.push_with(
+            &big,
+            FrameMeta {
+                gso_size: Some(1448),
+                ..FrameMeta::default()
+            },
+        );
+        assert_eq!(link.send_batch(t, &tx).unwrap(), 1);
+        let sent = &link.inner().sent;
+        assert_eq!(sent.len(), 7);
+        assert!(sent
+            .iter()
+            .all(|(f, m)| f.len() <= 1500 && m.gso_size.is_none()));
+    }
+
+    #[test]
+    fn receive_impairment_drops_and_corrupts_what_arrives() {
+        let frames = (0..200u8)
+            .map(|i| (vec![i; 100], FrameMeta::default()))
+            .collect();
+        let inner = Offloading {
+            rx: frames,
+            sent: Vec::new(),
+        };
+        let rx = Impairment {
+            loss: 0.2,
+            corrupt: 0.2,
+            delay: Duration::from_millis(5),
+            ..Impairment::default()
+        };
+        let mut link = Impaired::new(inner, FaultModel::new(Impairment::default(), 1))
+            .with_rx(FaultModel::new(rx, 9));
+        let t = Instant::from_secs(1);
+        let mut got = Batch::new();
+        assert_eq!(
+            link.recv_batch(t, &mut got).unwrap(),
+            0,
+            "held for the delay"
+        );
+        assert_eq!(link.poll_at(), Some(t + Duration::from_millis(5)));
+        let n = link
+            .recv_batch(t + Duration::from_millis(5), &mut got)
+            .unwrap();
+        let s = &link.rx_model().unwrap().stats;
+        assert_eq!(n as u64 + s.lost, 200);
+        assert!(s.lost > 0 && s.corrupted > 0, "{s:?}");
+        let damaged = got.iter().filter(|f| f.iter().any(|b| *b != f[0])).count();
+        assert!(damaged > 0);
     }
 }

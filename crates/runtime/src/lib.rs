@@ -1,15 +1,37 @@
-//! The runtime layer: what drives the sans-IO core over a real link.
+//! The runtime layer: what drives the sans-IO core over a real link, and
+//! the socket API applications use.
 //!
-//! Today this is the [`Driver`], the single-threaded "bottom half" of the
-//! paper: it moves batches of frames between a [`Link`] and a [`Stack`],
-//! fires the stack's timers and reports when it next needs to run. The
-//! runtime thread, blocking socket API and real links (TAP, raw sockets,
-//! AF_PACKET) are built on it by the runtime issue.
-#![forbid(unsafe_code)]
+//! - [`Driver`]: the single-threaded "bottom half" of the paper: it moves
+//!   batches of frames between a [`Link`] and a [`Stack`], fires the
+//!   stack's timers and reports when it next needs to run.
+//! - [`Runtime`]: a stack, a link and the stack thread that drives them,
+//!   configured by a [`StackBuilder`] (or `DAYTONA_*` variables).
+//! - The socket API, modelled on `std::net`: [`TcpListener`], [`TcpStream`],
+//!   [`UdpSocket`], plus [`TcpStream::info`] and [`TcpStream::events`].
+//!
+//! See `docs/runtime.md` for the design (who drives the stack when,
+//! wake-ups, timer modes, busy-polling, shutdown).
+#![deny(unsafe_code)]
 
-use daytona_core::stack::Stack;
+mod config;
+mod events;
+mod rt;
+mod sys;
+mod tcp;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+mod udp;
+
+pub use config::{ShutdownPolicy, StackBuilder, TimerMode};
+pub use daytona_core::observe::{ConnId, Event, EventKind, TcpInfo};
+pub use events::EventSubscription;
+pub use rt::{Runtime, JIFFY};
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+
+use daytona_core::stack::{RxMeta, Stack};
 use daytona_core::time::Instant;
-use daytona_link::{Batch, Link};
+use daytona_link::{Batch, FrameMeta, Link};
 use std::io;
 
 /// Drives one stack over one link.
@@ -23,7 +45,9 @@ pub struct Driver<L: Link> {
 
 impl<L: Link> Driver<L> {
     /// Fails with `InvalidInput` when the link's framing or MTU does not
-    /// match the stack's configuration.
+    /// match the stack's configuration, or the stack may emit TCP
+    /// super-segments (`StackConfig::tso_max`) larger than the link can
+    /// segment (`LinkCaps::max_segment`).
     pub fn new(stack: Stack, link: L) -> io::Result<Self> {
         let caps = link.caps();
         let ethernet = matches!(
@@ -35,6 +59,18 @@ impl<L: Link> Driver<L> {
                 io::ErrorKind::InvalidInput,
                 "link framing or MTU does not match the stack's configuration",
             ));
+        }
+        if let Some(tso) = stack.config().tso_max.filter(|t| *t > stack.config().mtu) {
+            if tso > caps.max_segment {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "the stack's tso_max ({tso}) exceeds the largest segment the link \
+                         can offload ({})",
+                        caps.max_segment
+                    ),
+                ));
+            }
         }
         let buf = vec![0u8; stack.config().max_frame_len()];
         Ok(Driver {
@@ -58,26 +94,53 @@ impl<L: Link> Driver<L> {
     /// stack has. Returns when the driver must run again at the latest
     /// (`None`: only when a frame arrives or the application acts).
     pub fn poll(&mut self, now: Instant) -> io::Result<Option<Instant>> {
+        self.receive(now)?;
+        self.transmit(now)?;
+        Ok(self.next_deadline())
+    }
+
+    /// Receives one batch from the link into the stack and fires the
+    /// timers that are due; returns how many frames arrived.
+    pub fn receive(&mut self, now: Instant) -> io::Result<usize> {
         self.rx.clear();
-        self.link.recv_batch(now, &mut self.rx)?;
-        for frame in self.rx.iter() {
-            self.stack.handle_frame(now, frame);
+        let n = self.link.recv_batch(now, &mut self.rx)?;
+        for (frame, meta) in self.rx.iter_meta() {
+            let rx = RxMeta {
+                csum_verified: meta.csum_verified,
+                gso_size: meta.gso_size,
+            };
+            self.stack.handle_frame_with(now, frame, rx);
         }
         if self.stack.poll_timeout().is_some_and(|t| t <= now) {
             self.stack.handle_timeout(now);
         }
+        Ok(n)
+    }
+
+    /// Sends everything the stack has to send (after a socket call or a
+    /// received batch).
+    pub fn transmit(&mut self, now: Instant) -> io::Result<()> {
         self.tx.clear();
         while let Some(n) = self.stack.poll_transmit(now, &mut self.buf) {
-            self.tx.push(&self.buf[..n]);
+            let meta = FrameMeta {
+                gso_size: self.stack.tx_gso_size(),
+                ..FrameMeta::default()
+            };
+            self.tx.push_with(&self.buf[..n], meta);
         }
         if !self.tx.is_empty() {
             self.link.send_batch(now, &self.tx)?;
         }
-        let next = match (self.stack.poll_timeout(), self.link.poll_at()) {
+        Ok(())
+    }
+
+    /// When the driver must run next: the stack's next timer or the link's
+    /// next held frame, whichever is first.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        match (self.stack.poll_timeout(), self.link.poll_at()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        };
-        Ok(next)
+        }
     }
 }
 
@@ -147,6 +210,22 @@ mod tests {
                 .unwrap_or(now + Duration::from_micros(100));
         }
         assert_eq!(got, data);
+    }
+
+    #[test]
+    fn tso_beyond_what_the_link_segments_is_refused() {
+        let (la, lb) = MemoryLink::pair(1500);
+        let mut cfg = StackConfig::ip(A, 24);
+        cfg.tso_max = Some(65_535);
+        let s = Stack::new(cfg.clone(), CcRegistry::with_builtin()).unwrap();
+        let err = Driver::new(s, la).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("tso_max"), "{err}");
+        // Nor through the fault model, which works per packet.
+        cfg.tso_max = Some(1500);
+        let s = Stack::new(cfg, CcRegistry::with_builtin()).unwrap();
+        let model = FaultModel::new(Impairment::default(), 1);
+        assert!(Driver::new(s, Impaired::new(lb, model)).is_ok());
     }
 
     #[test]

@@ -46,6 +46,18 @@ const IPV4_HEADER: usize = 20;
 /// Control packets (RSTs, ICMP, UDP) waiting to be sent, at most.
 const CONTROL_QUEUE_LIMIT: usize = 1024;
 
+/// What the link knows about a received frame ([`Stack::handle_frame_with`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RxMeta {
+    /// The link validated the IP, TCP, UDP and ICMP checksums (a TAP with
+    /// `VIRTIO_NET_HDR_F_DATA_VALID` or a partial checksum from the local
+    /// kernel): skip verifying them.
+    pub csum_verified: bool,
+    /// The frame is a coalesced super-segment (GRO) of segments carrying
+    /// this many payload bytes each.
+    pub gso_size: Option<u16>,
+}
+
 /// A TCP connection owned by the application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnHandle {
@@ -134,6 +146,8 @@ pub struct Stack {
     conns: Slab<ConnSlot>,
     /// Segment size of the last super-segment `poll_transmit` returned.
     last_gso: Option<u16>,
+    /// Metadata of the frame being handled (`handle_frame_with`).
+    rx_meta: RxMeta,
     by_tuple: HashMap<Tuple, ConnHandle>,
     listeners: Slab<Listener>,
     listener_by_port: HashMap<u16, ListenerHandle>,
@@ -190,6 +204,7 @@ impl Stack {
             registry,
             conns: Slab::default(),
             last_gso: None,
+            rx_meta: RxMeta::default(),
             by_tuple: HashMap::new(),
             listeners: Slab::default(),
             listener_by_port: HashMap::new(),
@@ -268,6 +283,20 @@ impl Stack {
 
     /// Processes one received frame (Ethernet) or IP packet (`Medium::Ip`).
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
+        self.handle_frame_with(now, frame, RxMeta::default());
+    }
+
+    /// Processes one received frame with what the link knows about it:
+    /// checksums the kernel validated are not verified again, and a
+    /// coalesced super-segment (GRO, up to 64 KiB) counts as segments of
+    /// its `gso_size` for ACK pacing, as Linux's `tcp_measure_rcv_mss`.
+    pub fn handle_frame_with(&mut self, now: Instant, frame: &[u8], meta: RxMeta) {
+        self.rx_meta = meta;
+        self.handle_frame_inner(now, frame);
+        self.rx_meta = RxMeta::default();
+    }
+
+    fn handle_frame_inner(&mut self, now: Instant, frame: &[u8]) {
         self.counters.frames_in += 1;
         match self.config.medium {
             Medium::Ip => self.handle_ipv4(now, frame),
@@ -334,7 +363,7 @@ impl Stack {
                 return;
             }
         };
-        let ip = match Ipv4Repr::parse(&packet, self.config.verify_checksums) {
+        let ip = match Ipv4Repr::parse(&packet, self.verify_checksums()) {
             Ok(r) => r,
             Err(e) => {
                 let c = &mut self.counters;
@@ -361,8 +390,13 @@ impl Stack {
         }
     }
 
+    /// Whether to verify the checksums of the frame being handled.
+    fn verify_checksums(&self) -> bool {
+        self.config.verify_checksums && !self.rx_meta.csum_verified
+    }
+
     fn checksum_mode(&self) -> ChecksumMode {
-        if self.config.verify_checksums {
+        if self.verify_checksums() {
             ChecksumMode::Verify
         } else {
             ChecksumMode::Ignore
@@ -390,7 +424,9 @@ impl Stack {
                     .is_some_and(|s| s.conn.time_wait_accepts(&seg));
             if !reopen {
                 if let Some(slot) = self.conns.get_mut(h.index, h.generation) {
+                    slot.conn.rx_gso_size = self.rx_meta.gso_size;
                     slot.conn.handle_segment(now, &seg, ip.ecn == Ecn::Ce);
+                    slot.conn.rx_gso_size = None;
                 }
                 self.after_conn(now, h);
                 return;
@@ -643,7 +679,7 @@ impl Stack {
 
     fn handle_icmp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8]) {
         let repr = match Icmpv4Packet::new_checked(payload)
-            .and_then(|p| Icmpv4Repr::parse(&p, self.config.verify_checksums))
+            .and_then(|p| Icmpv4Repr::parse(&p, self.verify_checksums()))
         {
             Ok(r) => r,
             Err(_) => {

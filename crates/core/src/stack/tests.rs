@@ -914,3 +914,54 @@ fn a_coalesced_receive_larger_than_the_mtu_is_accepted() {
         n - 40 - 12 * usize::from(p.a.tcp(c).unwrap().info(p.now).options.timestamps)
     );
 }
+
+#[test]
+fn checksums_the_link_validated_are_not_verified_again() {
+    // A SYN whose TCP checksum is wrong (as a partial checksum from a TAP
+    // with offloads looks): dropped when the stack must verify, accepted
+    // when the link says the kernel validated it.
+    let mut s = ip_stack(A_IP);
+    s.tcp_listen(SocketAddrV4::new(A_IP, 80), 4).unwrap();
+    let now = Instant::from_secs(1);
+    let mut syn = tcp_segment(
+        PEER,
+        SocketAddrV4::new(A_IP, 80),
+        bare(1, None, Control::Syn),
+    );
+    syn[36] ^= 0xff;
+    s.handle_frame(now, &syn);
+    assert_eq!(s.counters().tcp_bad_checksum, 1);
+    assert!(drain(&mut s, now).is_empty());
+    let verified = RxMeta {
+        csum_verified: true,
+        gso_size: None,
+    };
+    s.handle_frame_with(now, &syn, verified);
+    assert_eq!(s.counters().tcp_bad_checksum, 1);
+    let out = drain(&mut s, now);
+    let synack = out.iter().find_map(|f| parse_tcp(f)).expect("a SYN-ACK");
+    assert_eq!(synack.control, Control::Syn);
+    // The next frame is verified again.
+    s.handle_frame(now, &syn);
+    assert_eq!(s.counters().tcp_bad_checksum, 2);
+}
+
+#[test]
+fn a_gro_super_segment_counts_as_its_segments_for_rcv_mss() {
+    // Linux tcp_measure_rcv_mss: rcv_mss follows gso_size, not the
+    // super-segment's length, so ACK pacing stays per two segments.
+    let (mut p, c, s) = tso_pair();
+    p.a.tcp_send(p.now, c, &[9u8; 30_000]).unwrap();
+    let mut buf = vec![0u8; 70_000];
+    let n = p.a.poll_transmit(p.now, &mut buf).unwrap();
+    assert!(n > 10_000, "one super-segment");
+    let gso = p.a.tx_gso_size().expect("a super-segment has a gso_size");
+    let meta = RxMeta {
+        csum_verified: false,
+        gso_size: Some(gso),
+    };
+    p.b.handle_frame_with(p.now, &buf[..n], meta);
+    let info = p.b.tcp_info(p.now, s).unwrap();
+    assert_eq!(info.rcv_mss, u32::from(gso));
+    assert!(info.bytes_received > 10_000);
+}

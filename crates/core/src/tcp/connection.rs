@@ -202,6 +202,9 @@ pub struct Connection {
     pub(crate) snd_mss: u32,
     /// Largest segment payload received (Linux `rcv_mss`).
     pub(crate) rcv_mss: u32,
+    /// Set by the stack while it hands in a coalesced super-segment (GRO):
+    /// the size of the segments it was made of.
+    pub(crate) rx_gso_size: Option<u16>,
 
     // Buffers. `snd_buf` holds the bytes from snd_una (after the SYN) onward.
     pub(crate) snd_buf: SendBuffer,
@@ -413,6 +416,7 @@ impl Connection {
             adv_mss: mss_limit,
             snd_mss,
             rcv_mss: u32::from(DEFAULT_MSS.min(mss_limit)),
+            rx_gso_size: None,
             snd_buf: SendBuffer::new(config.send_buffer),
             rcv_buf: ReceiveBuffer::new(config.recv_buffer),
             autotune: RecvAutotune::new(

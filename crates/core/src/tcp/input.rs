@@ -437,7 +437,12 @@ impl Connection {
         if !seg.payload.is_empty() && receiving {
             self.stats.data_segs_in += 1;
             self.stats.last_data_recv = Some(now);
-            self.rcv_mss = self.rcv_mss.max(seg.payload.len() as u32);
+            // Linux tcp_measure_rcv_mss: a GRO super-segment counts by the
+            // size of the segments it was built from.
+            let seg_len = self.rx_gso_size.map_or(seg.payload.len() as u32, |g| {
+                u32::from(g).min(seg.payload.len() as u32)
+            });
+            self.rcv_mss = self.rcv_mss.max(seg_len);
             if self.app_closed {
                 // RFC 9293 §3.10.7.4 / RFC 2525 §2.17: nobody will read this.
                 self.reset(now, RstReason::DataAfterClose);

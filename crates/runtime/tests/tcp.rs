@@ -1,0 +1,435 @@
+//! The std::net-like TCP API between two runtimes over a socket pair.
+
+mod common;
+
+use common::*;
+use daytona_core::tcp::State;
+use daytona_runtime::{TcpListener, TcpStream};
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+#[test]
+fn handshake_and_echo() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "0.0.0.0:7").unwrap();
+    assert_eq!(listener.local_addr().unwrap(), addr(B, 7));
+    let server = std::thread::spawn(move || {
+        let (mut s, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), std::net::IpAddr::V4(A));
+        assert_eq!(s.local_addr().unwrap(), addr(B, 7));
+        let mut buf = [0u8; 64];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n]).unwrap();
+        }
+    });
+    let mut c = TcpStream::connect(&a, addr(B, 7)).unwrap();
+    assert_eq!(c.peer_addr().unwrap(), addr(B, 7));
+    assert_eq!(c.state().unwrap(), State::Established);
+    c.set_nodelay(true).unwrap();
+    assert!(c.nodelay().unwrap());
+    for i in 0..200u32 {
+        let msg = i.to_be_bytes();
+        c.write_all(&msg).unwrap();
+        c.flush().unwrap();
+        let mut got = [0u8; 4];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(got, msg);
+    }
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    server.join().unwrap();
+}
+
+#[test]
+fn bind_port_zero_and_incoming() {
+    let (a, b) = pair();
+    let l = TcpListener::bind(&b, addr(B, 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    assert_ne!(port, 0);
+    let c = TcpStream::connect(&a, addr(B, port)).unwrap();
+    let s = l.incoming().next().unwrap().unwrap();
+    assert_eq!(s.peer_addr().unwrap(), c.local_addr().unwrap());
+}
+
+#[test]
+fn refused_when_nobody_listens() {
+    let (a, _b) = pair();
+    let err = TcpStream::connect(&a, addr(B, 9)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+}
+
+#[test]
+fn connect_timeout_to_a_silent_peer() {
+    // The other end of the link exists but nothing answers.
+    let (la, _silent) = daytona_link::SocketPairLink::pair(1500).unwrap();
+    let a = daytona_runtime::StackBuilder::new()
+        .addr(A, 24)
+        .link(la)
+        .build()
+        .unwrap();
+    let err = TcpStream::connect_timeout(&a, &addr(B, 80), Duration::from_millis(300)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    let zero = TcpStream::connect_timeout(&a, &addr(B, 80), Duration::ZERO).unwrap_err();
+    assert_eq!(zero.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn syn_retries_exhausted_is_timed_out() {
+    let (la, _silent) = daytona_link::SocketPairLink::pair(1500).unwrap();
+    let tcp = daytona_core::tcp::TcpConfig {
+        syn_retries: 2,
+        initial_rto: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let a = daytona_runtime::StackBuilder::new()
+        .addr(A, 24)
+        .tcp_config(tcp)
+        .link(la)
+        .build()
+        .unwrap();
+    let err = TcpStream::connect(&a, addr(B, 80)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+}
+
+#[test]
+fn address_errors() {
+    let (a, b) = pair();
+    let _l = TcpListener::bind(&b, addr(B, 80)).unwrap();
+    let again = TcpListener::bind(&b, "0.0.0.0:80").unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::AddrInUse);
+    let not_ours = TcpListener::bind(&b, addr(A, 81)).unwrap_err();
+    assert_eq!(not_ours.kind(), ErrorKind::AddrNotAvailable);
+    let port0 = TcpStream::connect(&a, addr(B, 0)).unwrap_err();
+    assert_eq!(port0.kind(), ErrorKind::InvalidInput);
+    let v6 = TcpStream::connect(&a, "[::1]:80").unwrap_err();
+    assert_eq!(v6.kind(), ErrorKind::InvalidInput);
+    let off_net = TcpStream::connect(&a, "203.0.113.1:80").unwrap_err();
+    assert_eq!(off_net.kind(), ErrorKind::NetworkUnreachable);
+    // A listener's port is free again once it is dropped.
+    drop(_l);
+    let _l2 = TcpListener::bind(&b, addr(B, 80)).unwrap();
+}
+
+#[test]
+fn nonblocking_calls_would_block() {
+    let (a, b) = pair();
+    let l = TcpListener::bind(&b, addr(B, 80)).unwrap();
+    l.set_nonblocking(true).unwrap();
+    assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+    let mut c = TcpStream::connect(&a, addr(B, 80)).unwrap();
+    // The handshake is done on A; B's accept queue fills when its stack
+    // processes the ACK — wait for it with a blocking accept.
+    l.set_nonblocking(false).unwrap();
+    let (mut s, _) = l.accept().unwrap();
+    c.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(c.read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    // Fill the send buffer until it would block.
+    let chunk = vec![7u8; 64 * 1024];
+    let mut queued = 0usize;
+    loop {
+        match c.write(&chunk) {
+            Ok(n) => queued += n,
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::WouldBlock);
+                break;
+            }
+        }
+        assert!(queued < 1 << 30, "send never blocked");
+    }
+    // Drain on the other side; everything arrives.
+    c.set_nonblocking(false).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut got = 0usize;
+    let mut big = vec![0u8; 64 * 1024];
+    loop {
+        let n = s.read(&mut big).unwrap();
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    assert_eq!(got, queued);
+}
+
+#[test]
+fn read_timeout_is_would_block() {
+    let (a, b) = pair();
+    let (mut c, _s) = connected(&a, &b, 80);
+    assert_eq!(c.read_timeout().unwrap(), None);
+    c.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+    assert_eq!(c.read_timeout().unwrap(), Some(Duration::from_millis(30)));
+    let mut buf = [0u8; 8];
+    let err = c.read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    let zero = c.set_read_timeout(Some(Duration::ZERO)).unwrap_err();
+    assert_eq!(zero.kind(), ErrorKind::InvalidInput);
+    c.set_write_timeout(Some(Duration::from_millis(30)))
+        .unwrap();
+    assert_eq!(c.write_timeout().unwrap(), Some(Duration::from_millis(30)));
+}
+
+#[test]
+fn write_timeout_is_would_block_when_the_peer_does_not_read() {
+    let (a, b) = pair_with(|x| x.send_buffer(64 * 1024), |x| x.recv_buffer(64 * 1024));
+    let (mut c, _s) = connected(&a, &b, 80);
+    c.set_write_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let chunk = vec![1u8; 16 * 1024];
+    let err = loop {
+        if let Err(e) = c.write(&chunk) {
+            break e;
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::WouldBlock);
+}
+
+#[test]
+fn half_close_client_first() {
+    let (a, b) = pair();
+    let (mut c, mut s) = connected(&a, &b, 80);
+    c.write_all(b"request").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    // Writing after shutdown(Write) is a broken pipe.
+    assert_eq!(c.write(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+    let mut req = Vec::new();
+    s.read_to_end(&mut req).unwrap();
+    assert_eq!(req, b"request");
+    // The server may still answer on its open half.
+    s.write_all(b"response after your FIN").unwrap();
+    drop(s);
+    let mut resp = Vec::new();
+    c.read_to_end(&mut resp).unwrap();
+    assert_eq!(resp, b"response after your FIN");
+}
+
+#[test]
+fn half_close_server_first() {
+    let (a, b) = pair();
+    let (mut c, mut s) = connected(&a, &b, 80);
+    s.write_all(b"banner").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut banner = Vec::new();
+    c.read_to_end(&mut banner).unwrap();
+    assert_eq!(banner, b"banner");
+    c.write_all(b"still talking").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"still talking");
+}
+
+#[test]
+fn shutdown_read_returns_eof() {
+    let (a, b) = pair();
+    let (mut c, _s) = connected(&a, &b, 80);
+    c.shutdown(Shutdown::Read).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(c.read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn reset_by_the_client_is_seen_by_the_server() {
+    let (a, b) = pair();
+    let (c, mut s) = connected(&a, &b, 80);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 16];
+        let err = s.read(&mut buf).unwrap_err();
+        (err.kind(), s)
+    });
+    c.abort().unwrap();
+    let (kind, mut s) = reader.join().unwrap();
+    assert_eq!(kind, ErrorKind::ConnectionReset);
+    // The error was reported; now writes are a broken pipe, reads EOF.
+    assert_eq!(s.write(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+    let mut buf = [0u8; 4];
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+    // The aborted stream itself is gone.
+    assert_eq!(c.info().unwrap_err().kind(), ErrorKind::NotConnected);
+}
+
+#[test]
+fn reset_by_the_server_is_seen_by_the_client() {
+    let (a, b) = pair();
+    let (mut c, s) = connected(&a, &b, 80);
+    s.abort().unwrap();
+    let mut buf = [0u8; 16];
+    let err = c.read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+}
+
+#[test]
+fn write_after_peer_reset_fails() {
+    let (a, b) = pair();
+    let (mut c, s) = connected(&a, &b, 80);
+    s.abort().unwrap();
+    // Wait until the RST has arrived (a read reports it) …
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        c.read(&mut buf).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+    // … then writing is a broken pipe, as on Linux.
+    assert_eq!(c.write(b"late").unwrap_err().kind(), ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn closing_with_unread_data_resets() {
+    let (a, b) = pair();
+    let (mut c, mut s) = connected(&a, &b, 80);
+    c.write_all(b"unread").unwrap();
+    // Wait until the data is at the server, then drop it unread.
+    let mut one = [0u8; 1];
+    s.read_exact(&mut one).unwrap();
+    drop(s);
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        c.read(&mut buf).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+}
+
+#[test]
+fn read_and_write_halves_from_two_threads() {
+    let (a, b) = pair();
+    let (c, s) = connected(&a, &b, 80);
+    // Echo server with its own two halves.
+    let s2 = s.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
+    let srv_reader = std::thread::spawn(move || {
+        let mut s = s;
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            tx.send(buf[..n].to_vec()).unwrap();
+        }
+    });
+    let srv_writer = std::thread::spawn(move || {
+        let mut s2 = s2;
+        for chunk in rx {
+            s2.write_all(&chunk).unwrap();
+        }
+        s2.shutdown(Shutdown::Write).unwrap();
+    });
+    let data = Arc::new(pattern(4 << 20, 5));
+    let w = c.try_clone().unwrap();
+    let got = {
+        let data = data.clone();
+        let writer = std::thread::spawn(move || {
+            let mut w = w;
+            for chunk in data.chunks(10_000) {
+                w.write_all(chunk).unwrap();
+            }
+            w.shutdown(Shutdown::Write).unwrap();
+        });
+        let mut got = Vec::new();
+        (&c).read_to_end(&mut got).unwrap();
+        writer.join().unwrap();
+        got
+    };
+    srv_reader.join().unwrap();
+    srv_writer.join().unwrap();
+    assert_eq!(got.len(), data.len());
+    assert_eq!(hash(&got), hash(&data));
+}
+
+#[test]
+fn many_concurrent_connections_from_several_threads() {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 30;
+    let (a, b) = pair();
+    let a = Arc::new(a);
+    let l = TcpListener::bind(&b, addr(B, 80)).unwrap();
+    let server = std::thread::spawn(move || {
+        let mut handlers = Vec::new();
+        for _ in 0..THREADS * PER_THREAD {
+            let (mut s, _) = l.accept().unwrap();
+            handlers.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                loop {
+                    let n = s.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    s.write_all(&buf[..n]).unwrap();
+                }
+            }));
+        }
+        for h in handlers {
+            h.join().unwrap();
+        }
+    });
+    // All connections are open at once before any is used.
+    let all_open = Arc::new(Barrier::new(THREADS));
+    let clients: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let a = a.clone();
+            let all_open = all_open.clone();
+            std::thread::spawn(move || {
+                let mut conns: Vec<TcpStream> = (0..PER_THREAD)
+                    .map(|_| TcpStream::connect(&a, addr(B, 80)).unwrap())
+                    .collect();
+                all_open.wait();
+                for round in 0..3u8 {
+                    for (i, c) in conns.iter_mut().enumerate() {
+                        let msg = [t as u8, i as u8, round];
+                        c.write_all(&msg).unwrap();
+                        let mut got = [0u8; 3];
+                        c.read_exact(&mut got).unwrap();
+                        assert_eq!(got, msg);
+                    }
+                }
+                let ports: Vec<u16> = conns
+                    .iter()
+                    .map(|c| c.local_addr().unwrap().port())
+                    .collect();
+                drop(conns);
+                ports
+            })
+        })
+        .collect();
+    let mut ports: Vec<u16> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    server.join().unwrap();
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), THREADS * PER_THREAD);
+}
+
+#[test]
+fn info_reports_the_connection() {
+    let (a, b) = pair();
+    let (c, s) = connected(&a, &b, 80);
+    let data = Arc::new(pattern(1 << 20, 9));
+    let got = transfer(c.try_clone().unwrap(), s, data.clone());
+    assert_eq!(hash(&got), hash(&data));
+    // The server closed after reading: its FIN acknowledges everything.
+    let mut rest = Vec::new();
+    (&c).read_to_end(&mut rest).unwrap();
+    let info = c.info().unwrap();
+    assert_eq!(info.bytes_acked, data.len() as u64);
+    assert!(info.data_segs_out > 0);
+    assert!(info.rtt > Duration::ZERO);
+    assert_eq!(info.congestion_control, "cubic");
+    assert!(info.options.sack && info.options.timestamps);
+}
+
+#[test]
+fn congestion_controller_from_the_builder() {
+    let (a, b) = pair_with(|x| x.congestion_control("newreno"), |x| x);
+    let (c, _s) = connected(&a, &b, 80);
+    assert_eq!(c.info().unwrap().congestion_control, "newreno");
+}

@@ -1,0 +1,73 @@
+//! The tokio adapters: async accept/connect, AsyncRead/AsyncWrite, woken
+//! by the Daytona runtime.
+
+mod common;
+
+use common::*;
+use daytona_runtime::tokio::{TcpListener, TcpStream};
+use std::io::ErrorKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_echo_and_transfer() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, addr(B, 7)).await.unwrap();
+    let server = tokio::spawn(async move {
+        let (mut s, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip(), std::net::IpAddr::V4(A));
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut total = Vec::new();
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            total.extend_from_slice(&buf[..n]);
+            s.write_all(&buf[..n]).await.unwrap();
+        }
+        s.shutdown().await.unwrap();
+        total.len()
+    });
+    let mut c = TcpStream::connect(&a, addr(B, 7)).await.unwrap();
+    c.set_nodelay(true).unwrap();
+    for i in 0..50u8 {
+        c.write_all(&[i; 3]).await.unwrap();
+        let mut got = [0u8; 3];
+        c.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [i; 3]);
+    }
+    // A bigger transfer, written and read concurrently.
+    let data = pattern(2 << 20, 11);
+    let (mut r, mut w) = tokio::io::split(c);
+    let to_send = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&to_send).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut echoed = Vec::new();
+    r.read_to_end(&mut echoed).await.unwrap();
+    writer.await.unwrap();
+    assert_eq!(hash(&echoed), hash(&data));
+    assert_eq!(server.await.unwrap(), 150 + data.len());
+}
+
+#[tokio::test]
+async fn async_connect_refused() {
+    let (a, _b) = pair();
+    let err = TcpStream::connect(&a, addr(B, 9)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+}
+
+#[tokio::test]
+async fn current_thread_runtime_with_both_ends_async() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, addr(B, 8)).await.unwrap();
+    let accept = tokio::spawn(async move { listener.accept().await.map(|(s, _)| s) });
+    let mut c = TcpStream::connect(&a, addr(B, 8)).await.unwrap();
+    let mut s = accept.await.unwrap().unwrap();
+    c.write_all(b"hello").await.unwrap();
+    let mut buf = [0u8; 5];
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"hello");
+    assert!(s.get_ref().info().unwrap().bytes_received >= 5);
+}

@@ -88,10 +88,13 @@ fn main() {
     }
     let me = Ipv4Addr::new(198, 18, pair.net, 3);
     if want("l2") {
-        both_ways(&pair, "L2 (TPACKET_V3)", me, len, move || {
+        both_ways(&pair, "L2 (TPACKET_V3, vnet_hdr)", me, len, move || {
             let link = PacketLink::open(PacketConfig::new(&day_if, MAC)).expect("packet link");
             let mut cfg = StackConfig::ethernet(EthernetAddress(MAC), me, 24);
             cfg.mtu = link.mtu();
+            if link.offload() {
+                cfg.tso_max = Some(link.caps().max_segment);
+            }
             (Driver::new(new_stack(cfg), link).expect("driver"),)
         });
     }

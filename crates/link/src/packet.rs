@@ -7,6 +7,13 @@
 //! socket. A classic BPF filter keeps only IPv4 and ARP frames to our MAC
 //! or broadcast, and `PACKET_IGNORE_OUTGOING` hides our own transmissions.
 //!
+//! With `PACKET_VNET_HDR` (default; [`PacketConfig::offload`]) every frame
+//! carries a `virtio_net_hdr`: received GSO super-frames (a veth peer's
+//! TSO) come with their segment size and partial checksum, which the stack
+//! trusts instead of verifying, and the stack's TCP super-segments go out
+//! whole for the kernel (or the NIC) to segment (TSO). Without it, partial
+//! checksums are completed in software.
+//!
 //! The interface is put in promiscuous mode (through the socket's
 //! membership, so the kernel undoes it when the socket closes) because the
 //! NIC must accept frames for a MAC that is not its own.
@@ -15,7 +22,8 @@
 use crate::bpf;
 use crate::csum;
 use crate::netif;
-use crate::{Batch, Link, LinkCaps};
+use crate::vnet::{self, VNET_HDR_LEN};
+use crate::{Batch, FrameMeta, Link, LinkCaps};
 use daytona_core::time::Instant;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -23,6 +31,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 const ETH_P_ALL: u16 = 0x0003;
 const TX_BATCH: usize = 32;
+/// Largest IPv4 packet: the TSO limit with `PACKET_VNET_HDR`.
+const MAX_IP_PACKET: usize = 65_535;
 
 /// How to open a [`PacketLink`].
 #[derive(Debug, Clone)]
@@ -40,6 +50,9 @@ pub struct PacketConfig {
     /// Milliseconds after which the kernel hands over a block that is not
     /// full: the receive latency at low packet rates.
     pub retire_ms: u32,
+    /// Use `PACKET_VNET_HDR` (TSO on transmit, GSO frames and trusted
+    /// partial checksums on receive); falls back when the kernel refuses.
+    pub offload: bool,
 }
 
 impl PacketConfig {
@@ -51,6 +64,7 @@ impl PacketConfig {
             block_size: 1 << 18,
             blocks: 64,
             retire_ms: 1,
+            offload: true,
         }
     }
 }
@@ -63,9 +77,15 @@ pub struct PacketStats {
     /// Frames longer than a block could hold (dropped).
     pub rx_truncated: u64,
     pub rx_checksum_completed: u64,
+    /// Received GSO super-frames (with `PACKET_VNET_HDR`).
+    pub rx_gso: u64,
+    /// Received frames with a virtio header we cannot use (UDP GSO).
+    pub rx_unusable: u64,
     /// Frames the kernel dropped because the ring was full.
     pub rx_ring_drops: u64,
     pub tx_frames: u64,
+    /// Transmitted TCP super-segments (TSO).
+    pub tx_gso: u64,
     pub tx_dropped: u64,
 }
 
@@ -97,6 +117,7 @@ pub struct PacketLink {
     interface: String,
     mac: [u8; 6],
     mtu: usize,
+    vnet: bool,
     stats: PacketStats,
 }
 
@@ -131,6 +152,9 @@ impl PacketLink {
         )?;
         bpf::attach(fd.as_raw_fd(), &bpf::ethernet_filter(cfg.mac)?)?;
         let _ = netif::setsockopt_int(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
+        // Before the ring: the kernel refuses it once a ring exists.
+        let vnet = cfg.offload
+            && netif::setsockopt_int(&fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1).is_ok();
         netif::setsockopt_int(
             &fd,
             libc::SOL_PACKET,
@@ -225,6 +249,7 @@ impl PacketLink {
             interface: cfg.interface,
             mac: cfg.mac,
             mtu,
+            vnet,
             stats: PacketStats::default(),
         })
     }
@@ -240,6 +265,11 @@ impl PacketLink {
 
     pub fn mtu(&self) -> usize {
         self.mtu
+    }
+
+    /// Whether frames carry virtio headers (TSO and GSO in use).
+    pub fn offload(&self) -> bool {
+        self.vnet
     }
 
     /// Counters, including the kernel's ring-full drops since last asked.
@@ -299,8 +329,31 @@ impl PacketLink {
             if start + snap > self.block_size {
                 break;
             }
+            let vnet_at = start
+                .checked_sub(VNET_HDR_LEN)
+                .filter(|a| *a >= off + hdr_len);
             if snap < h.tp_len as usize {
                 self.stats.rx_truncated += 1;
+            } else if let (true, Some(at)) = (self.vnet, vnet_at) {
+                // The virtio header sits right before the frame.
+                // SAFETY: `at..start + snap` lies within the block (checked
+                // above), which the kernel does not touch while we own it.
+                let (hdr, frame) = unsafe {
+                    (
+                        &*(base.add(at) as *const [u8; VNET_HDR_LEN]),
+                        std::slice::from_raw_parts(base.add(start), snap),
+                    )
+                };
+                match vnet::parse(hdr, snap) {
+                    Some(meta) => {
+                        self.stats.rx_gso += u64::from(meta.gso_size.is_some());
+                        batch.push_with(frame, meta);
+                        self.stats.rx_frames += 1;
+                    }
+                    None => self.stats.rx_unusable += 1,
+                }
+            } else if self.vnet {
+                self.stats.rx_unusable += 1;
             } else {
                 // SAFETY: the frame lies within the block (checked above),
                 // which the kernel does not touch while we own it.
@@ -327,16 +380,47 @@ impl PacketLink {
         true
     }
 
-    fn send_chunk(&mut self, frames: &[&[u8]]) -> usize {
+    /// Sends up to `TX_BATCH` frames; returns how many the kernel took.
+    fn send_chunk(&mut self, frames: &[(&[u8], FrameMeta)]) -> usize {
         // SAFETY: plain C structs; all-zero is valid.
-        let mut iov: [libc::iovec; TX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut iov: [[libc::iovec; 4]; TX_BATCH] = unsafe { std::mem::zeroed() };
         let mut msgs: [libc::mmsghdr; TX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs = [[0u8; VNET_HDR_LEN]; TX_BATCH];
+        let mut partial = [[0u8; 2]; TX_BATCH];
         let n = frames.len().min(TX_BATCH);
+        let io = |p: *const u8, len: usize| libc::iovec {
+            iov_base: p as *mut libc::c_void,
+            iov_len: len,
+        };
         for i in 0..n {
-            iov[i].iov_base = frames[i].as_ptr() as *mut libc::c_void;
-            iov[i].iov_len = frames[i].len();
-            msgs[i].msg_hdr.msg_iov = &mut iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
+            let (f, meta) = frames[i];
+            let mut count = 0;
+            let mut split = None;
+            if self.vnet {
+                let (h, s) = vnet::for_transmit(f, meta, true);
+                hdrs[i] = h;
+                split = s;
+                iov[i][0] = io(hdrs[i].as_ptr(), VNET_HDR_LEN);
+                count = 1;
+            }
+            match split {
+                // A super-segment: the checksum field carries the
+                // pseudo-header sum (the kernel completes each segment's).
+                Some((at, sum)) => {
+                    partial[i] = sum;
+                    self.stats.tx_gso += 1;
+                    iov[i][count] = io(f.as_ptr(), at);
+                    iov[i][count + 1] = io(partial[i].as_ptr(), 2);
+                    iov[i][count + 2] = io(f[at + 2..].as_ptr(), f.len() - at - 2);
+                    count += 3;
+                }
+                None => {
+                    iov[i][count] = io(f.as_ptr(), f.len());
+                    count += 1;
+                }
+            }
+            msgs[i].msg_hdr.msg_iov = iov[i].as_mut_ptr();
+            msgs[i].msg_hdr.msg_iovlen = count;
         }
         let (mut sent, mut taken, mut stalls) = (0, 0, 0);
         while sent < n {
@@ -380,7 +464,7 @@ impl Link for PacketLink {
         LinkCaps {
             ethernet: true,
             mtu: self.mtu,
-            max_segment: self.mtu,
+            max_segment: if self.vnet { MAX_IP_PACKET } else { self.mtu },
             rx_checksum_verified: false,
         }
     }
@@ -396,14 +480,15 @@ impl Link for PacketLink {
     }
 
     fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
-        let mut chunk: [&[u8]; TX_BATCH] = [&[]; TX_BATCH];
+        let mut chunk: [(&[u8], FrameMeta); TX_BATCH] = [(&[], FrameMeta::default()); TX_BATCH];
         let (mut n, mut accepted) = (0, 0);
-        for f in batch.iter() {
-            if f.len() < 14 || f.len() > self.mtu + 14 {
+        let max = if self.vnet { MAX_IP_PACKET } else { self.mtu } + 14;
+        for (f, meta) in batch.iter_meta() {
+            if f.len() < 14 || f.len() > max {
                 self.stats.tx_dropped += 1;
                 continue;
             }
-            chunk[n] = f;
+            chunk[n] = (f, meta);
             n += 1;
             if n == TX_BATCH {
                 accepted += self.send_chunk(&chunk);

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use daytona_core::stack::{EthernetAddress, StackConfig};
-use daytona_link::{netif, PacketConfig, PacketLink};
+use daytona_link::{netif, Link, PacketConfig, PacketLink};
 use daytona_runtime::Driver;
 use daytona_testnet::require_privileges;
 use std::io;
@@ -22,6 +22,10 @@ fn stack_addr(pair: &Pair) -> Ipv4Addr {
 fn l2_stack(link: &PacketLink, addr: Ipv4Addr) -> daytona_core::stack::Stack {
     let mut cfg = StackConfig::ethernet(EthernetAddress(link.mac()), addr, 24);
     cfg.mtu = link.mtu();
+    if link.offload() {
+        // TSO: the kernel segments the stack's super-segments.
+        cfg.tso_max = Some(link.caps().max_segment);
+    }
     new_stack(cfg)
 }
 
@@ -53,7 +57,8 @@ fn l2_mode_daytona_connects_and_sends_100mb_to_the_kernel() {
     assert_eq!(sent.finish(), got.finish(), "bytes differ");
     // Daytona resolved the kernel's MAC itself.
     assert!(arp_sent >= 1);
-    assert!(stats.tx_frames > 60_000, "{stats:?}");
+    // TSO: the stack's super-segments went out whole.
+    assert!(stats.tx_gso > 0, "{stats:?}");
     assert!(stats.rx_blocks > 0, "{stats:?}");
     assert!(peer_neighbour(&pair, me).contains("02:da:79:00:00:03"));
     assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
@@ -82,7 +87,8 @@ fn l2_mode_kernel_connects_and_sends_100mb_to_daytona() {
     // The kernel found Daytona through Daytona's ARP answer.
     assert!(answered >= 1);
     assert!(peer_neighbour(&pair, me).contains("02:da:79:00:00:03"));
-    assert!(stats.rx_frames > 0, "{stats:?}");
+    // The kernel's TSO frames arrived whole, marked as GSO.
+    assert!(stats.rx_gso > 0, "{stats:?}");
     assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
 }
 
@@ -131,5 +137,40 @@ fn l2_mode_at_mtu_9000_both_ways() {
     assert_eq!(inn.0.len(), 30_000_000);
     assert_eq!(inn.0.finish(), inn.1.finish());
     assert!(stats.tx_frames < 8_000, "{stats:?}");
+    assert_eq!(stats.rx_unusable, 0, "{stats:?}");
+    assert_eq!(pair.kernel_rsts(), 0);
+}
+
+#[test]
+fn l2_mode_without_offloads_both_ways() {
+    if !require_privileges("AF_PACKET L2 without PACKET_VNET_HDR") {
+        return;
+    }
+    let pair = Pair::new(45).expect("namespaces");
+    let me = stack_addr(&pair);
+    let to = SocketAddrV4::new(pair.peer_addr(), 5001);
+    let at = SocketAddrV4::new(me, 5002);
+    let receiver = spawn_kernel_receiver(&pair, to);
+    let (ready, sender) = spawn_kernel_sender(&pair, at, 35, 30_000_000);
+    let day_if = pair.day_if.clone();
+    let (out, inn, stats) = pair.day.run(move || {
+        let mut cfg = PacketConfig::new(&day_if, MAC);
+        cfg.offload = false;
+        let link = PacketLink::open(cfg).expect("packet link");
+        assert!(!link.offload());
+        assert_eq!(link.caps().max_segment, link.mtu());
+        let mut drv = Driver::new(l2_stack(&link, me), link).expect("driver");
+        let out = daytona_sends(&mut drv, to, 34, 30_000_000, receiver);
+        let inn = daytona_receives(&mut drv, at, ready, sender);
+        (out, inn, drv.link().stats())
+    });
+    eprintln!("link stats: {stats:?}");
+    assert_eq!(out.0.len(), 30_000_000);
+    assert_eq!(out.0.finish(), out.1.finish());
+    assert_eq!(inn.0.len(), 30_000_000);
+    assert_eq!(inn.0.finish(), inn.1.finish());
+    // Partial checksums of the kernel's GSO frames completed in software.
+    assert!(stats.rx_checksum_completed > 0, "{stats:?}");
+    assert_eq!((stats.tx_gso, stats.rx_gso), (0, 0), "{stats:?}");
     assert_eq!(pair.kernel_rsts(), 0);
 }

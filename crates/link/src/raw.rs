@@ -15,7 +15,7 @@ use crate::bpf::{self, PortSet};
 use crate::csum;
 use crate::netif;
 use crate::nft::{self, NftTable};
-use crate::{Batch, Link, LinkCaps};
+use crate::{Batch, FrameMeta, Link, LinkCaps};
 use daytona_core::time::Instant;
 use std::io;
 use std::net::Ipv4Addr;
@@ -47,6 +47,9 @@ pub struct RawConfig {
     /// Skip the nftables table (the kernel then answers the stack's
     /// packets with RSTs — only for experiments).
     pub no_nftables: bool,
+    /// Complete partial checksums (GSO packets of a local peer) in
+    /// software instead of handing them to the stack as trusted.
+    pub no_offload: bool,
 }
 
 impl RawConfig {
@@ -161,7 +164,10 @@ pub fn parse_kernel_sockets(text: &str, listeners_only: bool, addr: Ipv4Addr) ->
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RawStats {
     pub rx_packets: u64,
-    /// Received packets whose partial checksum (GSO, local) we completed.
+    /// Received packets with a partial checksum (GSO, local), handed to
+    /// the stack as trusted.
+    pub rx_checksum_partial: u64,
+    /// Received packets whose partial checksum we completed (`no_offload`).
     pub rx_checksum_completed: u64,
     /// Received packets larger than the receive buffer (dropped).
     pub rx_truncated: u64,
@@ -182,6 +188,7 @@ pub struct RawLink {
     udp: PortSet,
     ephemeral: RangeInclusive<u16>,
     table: Option<NftTable>,
+    trust_partial: bool,
     bufs: Vec<Vec<u8>>,
     stats: RawStats,
 }
@@ -307,6 +314,7 @@ impl RawLink {
             udp,
             ephemeral: range,
             table,
+            trust_partial: !cfg.no_offload,
             bufs: (0..RX_BATCH).map(|_| vec![0u8; RX_BUF]).collect(),
             stats: RawStats::default(),
         })
@@ -423,10 +431,24 @@ impl RawLink {
             }
             let status = aux_status(&m.msg_hdr);
             let pkt = &mut self.bufs[i][..len];
-            if status & libc::TP_STATUS_CSUMNOTREADY != 0 && csum::complete_l4_checksum(pkt) {
-                self.stats.rx_checksum_completed += 1;
+            let mut meta = FrameMeta::default();
+            if status & libc::TP_STATUS_CSUMNOTREADY != 0 {
+                // A local packet (a veth peer's GSO packet): its checksum
+                // field holds the pseudo-header sum; it never crossed a wire.
+                match (self.trust_partial, csum::partial_at(pkt)) {
+                    (true, Some(p)) => {
+                        meta.csum_partial = Some(p);
+                        meta.csum_verified = true;
+                        self.stats.rx_checksum_partial += 1;
+                    }
+                    _ => {
+                        if csum::complete_l4_checksum(pkt) {
+                            self.stats.rx_checksum_completed += 1;
+                        }
+                    }
+                }
             }
-            batch.push(pkt);
+            batch.push_with(pkt, meta);
             got += 1;
         }
         self.stats.rx_packets += got as u64;

@@ -172,6 +172,8 @@ pub struct RawStats {
     /// Received packets larger than the receive buffer (dropped).
     pub rx_truncated: u64,
     pub tx_packets: u64,
+    /// Times the socket buffer was full and the link waited for room.
+    pub tx_stalls: u64,
     /// Packets the kernel refused or had no room for.
     pub tx_dropped: u64,
 }
@@ -497,6 +499,7 @@ impl RawLink {
                     // drain it rather than drop (a loss the stack would pay
                     // for with a retransmission).
                     stalls += 1;
+                    self.stats.tx_stalls += 1;
                     netif::wait_writable(&self.tx, 2);
                 }
                 Some(libc::EINTR) => {}

@@ -506,3 +506,24 @@ impl Link for PacketLink {
         Some(self.fd.as_raw_fd())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_link_can_move_to_a_runtime_thread() {
+        fn send<T: Send>() {}
+        send::<PacketLink>();
+    }
+
+    #[test]
+    fn small_or_unaligned_ring_blocks_are_refused() {
+        let mut cfg = PacketConfig::new("lo", [2, 0, 0, 0, 0, 1]);
+        cfg.block_size = 4096;
+        let e = PacketLink::open(cfg.clone()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        cfg.block_size = (1 << 18) + 1;
+        assert!(PacketLink::open(cfg).is_err());
+    }
+}

@@ -593,6 +593,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_link_can_move_to_a_runtime_thread() {
+        fn send<T: Send>() {}
+        send::<RawLink>();
+    }
+
+    #[test]
     fn kernel_sockets_on_our_address_or_the_wildcard_are_found() {
         let me = Ipv4Addr::new(198, 18, 0, 2);
         let word = |a: Ipv4Addr| format!("{:08X}", u32::from_ne_bytes(a.octets()));

@@ -383,3 +383,25 @@ fn raw_mode_without_offload_completes_partial_checksums() {
     assert!(stats.rx_checksum_completed > 0, "{stats:?}");
     assert_eq!(stats.rx_checksum_partial, 0, "{stats:?}");
 }
+
+#[test]
+fn missing_interface_address_or_default_route_are_clear_errors() {
+    if !require_privileges("raw mode configuration errors") {
+        return;
+    }
+    let pair = Pair::new(46).expect("namespaces");
+    pair.day
+        .exec(&["ip", "addr", "flush", "dev", &pair.day_if])
+        .expect("flush");
+    let day_if = pair.day_if.clone();
+    let errs = pair.day.run(move || {
+        let no_route = RawLink::open(RawConfig::new()).err();
+        let no_such = RawLink::open(RawConfig::new().interface("nosuch0")).err();
+        let no_addr = RawLink::open(RawConfig::new().interface(&day_if)).err();
+        [no_route, no_such, no_addr].map(|e| e.expect("open must fail").to_string())
+    });
+    assert!(errs[0].contains("no IPv4 default route"), "{}", errs[0]);
+    assert!(errs[1].contains("nosuch0"), "{}", errs[1]);
+    assert!(errs[2].contains("has no IPv4 address"), "{}", errs[2]);
+    assert!(!pair.day_tables().contains("daytona_"));
+}

@@ -53,6 +53,12 @@ pub struct PacketConfig {
     /// Use `PACKET_VNET_HDR` (TSO on transmit, GSO frames and trusted
     /// partial checksums on receive); falls back when the kernel refuses.
     pub offload: bool,
+    /// Receive through the TPACKET_V3 ring (default: the best throughput,
+    /// but the kernel wakes the reader only when a block is full or
+    /// `retire_ms` has passed, so a lone packet can wait that long) or,
+    /// when false, with `recvmmsg` (a wake-up per packet: the latency of
+    /// request/response traffic).
+    pub ring: bool,
 }
 
 impl PacketConfig {
@@ -65,6 +71,7 @@ impl PacketConfig {
             blocks: 64,
             retire_ms: 1,
             offload: true,
+            ring: true,
         }
     }
 }
@@ -109,7 +116,9 @@ impl Drop for Ring {
 /// The AF_PACKET L2 link (Ethernet medium).
 pub struct PacketLink {
     // Field order: the ring is unmapped before the socket closes.
-    ring: Ring,
+    ring: Option<Ring>,
+    /// Receive buffers without a ring.
+    bufs: Vec<Vec<u8>>,
     fd: OwnedFd,
     block_size: usize,
     blocks: usize,
@@ -155,8 +164,67 @@ impl PacketLink {
         // Before the ring: the kernel refuses it once a ring exists.
         let vnet = cfg.offload
             && netif::setsockopt_int(&fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1).is_ok();
+        let ring = if cfg.ring {
+            Some(Self::map_ring(&fd, &cfg)?)
+        } else {
+            netif::setsockopt_int(&fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)?;
+            netif::grow_buffer(&fd, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, 16 << 20);
+            None
+        };
+        netif::bind_packet(&fd, ifindex, ETH_P_ALL)
+            .map_err(|e| netif::cap_error("binding the AF_PACKET socket", "CAP_NET_RAW", e))?;
+        if cfg.promiscuous {
+            let mreq = libc::packet_mreq {
+                mr_ifindex: ifindex,
+                mr_type: libc::PACKET_MR_PROMISC as u16,
+                mr_alen: 0,
+                mr_address: [0; 8],
+            };
+            // SAFETY: `mreq` is a valid packet_mreq living across the call.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_PACKET,
+                    libc::PACKET_ADD_MEMBERSHIP,
+                    &mreq as *const libc::packet_mreq as *const libc::c_void,
+                    std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+                )
+            };
+            if r < 0 {
+                return Err(netif::cap_error(
+                    "putting the interface in promiscuous mode",
+                    "CAP_NET_ADMIN",
+                    io::Error::last_os_error(),
+                ));
+            }
+        }
+        netif::grow_buffer(&fd, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, 16 << 20);
+        let bufs = if ring.is_none() {
+            (0..TX_BATCH)
+                .map(|_| vec![0u8; MAX_IP_PACKET + 14])
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(PacketLink {
+            ring,
+            bufs,
+            fd,
+            block_size: cfg.block_size,
+            blocks: cfg.blocks,
+            cur: 0,
+            interface: cfg.interface,
+            mac: cfg.mac,
+            mtu,
+            vnet,
+            stats: PacketStats::default(),
+        })
+    }
+
+    /// Sets up and maps the TPACKET_V3 receive ring.
+    fn map_ring(fd: &OwnedFd, cfg: &PacketConfig) -> io::Result<Ring> {
         netif::setsockopt_int(
-            &fd,
+            fd,
             libc::SOL_PACKET,
             libc::PACKET_VERSION,
             libc::tpacket_versions::TPACKET_V3 as i32,
@@ -208,49 +276,9 @@ impl PacketLink {
                 format!("mapping the TPACKET_V3 ring: {e}"),
             ));
         }
-        let ring = Ring {
+        Ok(Ring {
             ptr: ptr as *mut u8,
             len,
-        };
-        netif::bind_packet(&fd, ifindex, ETH_P_ALL)
-            .map_err(|e| netif::cap_error("binding the AF_PACKET socket", "CAP_NET_RAW", e))?;
-        if cfg.promiscuous {
-            let mreq = libc::packet_mreq {
-                mr_ifindex: ifindex,
-                mr_type: libc::PACKET_MR_PROMISC as u16,
-                mr_alen: 0,
-                mr_address: [0; 8],
-            };
-            // SAFETY: `mreq` is a valid packet_mreq living across the call.
-            let r = unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_PACKET,
-                    libc::PACKET_ADD_MEMBERSHIP,
-                    &mreq as *const libc::packet_mreq as *const libc::c_void,
-                    std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
-                )
-            };
-            if r < 0 {
-                return Err(netif::cap_error(
-                    "putting the interface in promiscuous mode",
-                    "CAP_NET_ADMIN",
-                    io::Error::last_os_error(),
-                ));
-            }
-        }
-        netif::grow_buffer(&fd, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, 16 << 20);
-        Ok(PacketLink {
-            ring,
-            fd,
-            block_size: cfg.block_size,
-            blocks: cfg.blocks,
-            cur: 0,
-            interface: cfg.interface,
-            mac: cfg.mac,
-            mtu,
-            vnet,
-            stats: PacketStats::default(),
         })
     }
 
@@ -299,8 +327,11 @@ impl PacketLink {
     /// Walks the current block if the kernel has handed it over; returns
     /// false when it has not.
     fn take_block(&mut self, batch: &mut Batch) -> bool {
+        let Some(ring) = self.ring.as_ref() else {
+            return false;
+        };
         // SAFETY: cur < blocks, so the block lies inside the mapping.
-        let base = unsafe { self.ring.ptr.add(self.cur * self.block_size) };
+        let base = unsafe { ring.ptr.add(self.cur * self.block_size) };
         let desc = base as *mut libc::tpacket_block_desc;
         // SAFETY: block_status is an aligned u32 inside the block header
         // that the kernel writes concurrently: read it atomically, with
@@ -378,6 +409,78 @@ impl PacketLink {
         self.cur = (self.cur + 1) % self.blocks;
         self.stats.rx_blocks += 1;
         true
+    }
+
+    /// One `recvmmsg` (no ring); returns whether the socket may hold more.
+    fn recv_some(&mut self, batch: &mut Batch) -> io::Result<bool> {
+        // SAFETY: plain C structs; all-zero is valid.
+        let mut iov: [[libc::iovec; 2]; TX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; TX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs = [[0u8; VNET_HDR_LEN]; TX_BATCH];
+        let mut cmsg = [[0u64; 8]; TX_BATCH];
+        let h = if self.vnet { VNET_HDR_LEN } else { 0 };
+        let cap = self.bufs.first().map_or(0, |b| b.len());
+        for i in 0..TX_BATCH {
+            // With PACKET_VNET_HDR the virtio header comes first.
+            iov[i][0].iov_base = hdrs[i].as_mut_ptr() as *mut libc::c_void;
+            iov[i][0].iov_len = h;
+            iov[i][1].iov_base = self.bufs[i].as_mut_ptr() as *mut libc::c_void;
+            iov[i][1].iov_len = cap;
+            msgs[i].msg_hdr.msg_iov = iov[i].as_mut_ptr();
+            msgs[i].msg_hdr.msg_iovlen = 2;
+            msgs[i].msg_hdr.msg_control = cmsg[i].as_mut_ptr() as *mut libc::c_void;
+            msgs[i].msg_hdr.msg_controllen = std::mem::size_of_val(&cmsg[i]);
+        }
+        // SAFETY: every message points at live buffers of the stated
+        // sizes; the arrays outlive the call.
+        let n = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                TX_BATCH as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(false),
+                _ => Err(e),
+            };
+        }
+        let n = n as usize;
+        for (i, m) in msgs.iter().enumerate().take(n) {
+            let len = (m.msg_len as usize).saturating_sub(h);
+            if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len > cap {
+                self.stats.rx_truncated += 1;
+                continue;
+            }
+            let frame = &mut self.bufs[i][..len];
+            if !self.vnet {
+                // Without the virtio header the auxdata status tells
+                // partial checksums (local GSO frames): complete them.
+                if crate::raw::aux_status(&m.msg_hdr) & libc::TP_STATUS_CSUMNOTREADY != 0
+                    && frame.len() > 14
+                    && frame[12..14] == [0x08, 0x00]
+                    && csum::complete_l4_checksum(&mut frame[14..])
+                {
+                    self.stats.rx_checksum_completed += 1;
+                }
+                batch.push(frame);
+                self.stats.rx_frames += 1;
+                continue;
+            }
+            match vnet::parse(&hdrs[i], len) {
+                Some(meta) => {
+                    self.stats.rx_gso += u64::from(meta.gso_size.is_some());
+                    batch.push_with(frame, meta);
+                    self.stats.rx_frames += 1;
+                }
+                None => self.stats.rx_unusable += 1,
+            }
+        }
+        Ok(n == TX_BATCH)
     }
 
     /// Sends up to `TX_BATCH` frames; returns how many the kernel took.
@@ -471,6 +574,14 @@ impl Link for PacketLink {
 
     fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
         let before = batch.len();
+        if self.ring.is_none() {
+            while batch.len() - before < 256 {
+                if !self.recv_some(batch)? {
+                    break;
+                }
+            }
+            return Ok(batch.len() - before);
+        }
         for _ in 0..self.blocks {
             if !self.take_block(batch) {
                 break;

@@ -522,7 +522,7 @@ impl RawLink {
 }
 
 /// `tp_status` of the `PACKET_AUXDATA` control message (0 if absent).
-fn aux_status(h: &libc::msghdr) -> u32 {
+pub(crate) fn aux_status(h: &libc::msghdr) -> u32 {
     // SAFETY: the control buffer was filled by recvmmsg; CMSG_* walk it
     // within msg_controllen.
     unsafe {

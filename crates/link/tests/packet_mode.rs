@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use daytona_core::stack::{EthernetAddress, StackConfig};
+use daytona_link::packet::PacketStats;
 use daytona_link::{netif, Link, PacketConfig, PacketLink};
 use daytona_runtime::Driver;
 use daytona_testnet::require_privileges;
@@ -141,12 +142,10 @@ fn l2_mode_at_mtu_9000_both_ways() {
     assert_eq!(pair.kernel_rsts(), 0);
 }
 
-#[test]
-fn l2_mode_without_offloads_both_ways() {
-    if !require_privileges("AF_PACKET L2 without PACKET_VNET_HDR") {
-        return;
-    }
-    let pair = Pair::new(45).expect("namespaces");
+/// 30 MB each way over a link opened with `tune` applied to its config;
+/// returns the link's counters.
+fn l2_both_ways(net: u8, tune: fn(&mut PacketConfig)) -> PacketStats {
+    let pair = Pair::new(net).expect("namespaces");
     let me = stack_addr(&pair);
     let to = SocketAddrV4::new(pair.peer_addr(), 5001);
     let at = SocketAddrV4::new(me, 5002);
@@ -155,10 +154,12 @@ fn l2_mode_without_offloads_both_ways() {
     let day_if = pair.day_if.clone();
     let (out, inn, stats) = pair.day.run(move || {
         let mut cfg = PacketConfig::new(&day_if, MAC);
-        cfg.offload = false;
-        let link = PacketLink::open(cfg).expect("packet link");
-        assert!(!link.offload());
-        assert_eq!(link.caps().max_segment, link.mtu());
+        tune(&mut cfg);
+        let link = PacketLink::open(cfg.clone()).expect("packet link");
+        assert_eq!(link.offload(), cfg.offload);
+        if !cfg.offload {
+            assert_eq!(link.caps().max_segment, link.mtu());
+        }
         let mut drv = Driver::new(l2_stack(&link, me), link).expect("driver");
         let out = daytona_sends(&mut drv, to, 34, 30_000_000, receiver);
         let inn = daytona_receives(&mut drv, at, ready, sender);
@@ -169,8 +170,45 @@ fn l2_mode_without_offloads_both_ways() {
     assert_eq!(out.0.finish(), out.1.finish());
     assert_eq!(inn.0.len(), 30_000_000);
     assert_eq!(inn.0.finish(), inn.1.finish());
+    assert_eq!(pair.kernel_rsts(), 0);
+    stats
+}
+
+#[test]
+fn l2_mode_without_offloads_both_ways() {
+    if !require_privileges("AF_PACKET L2 without PACKET_VNET_HDR") {
+        return;
+    }
+    let stats = l2_both_ways(45, |c| c.offload = false);
     // Partial checksums of the kernel's GSO frames completed in software.
     assert!(stats.rx_checksum_completed > 0, "{stats:?}");
     assert_eq!((stats.tx_gso, stats.rx_gso), (0, 0), "{stats:?}");
-    assert_eq!(pair.kernel_rsts(), 0);
+    assert!(stats.rx_blocks > 0, "{stats:?}");
+}
+
+#[test]
+fn l2_mode_without_the_ring_both_ways() {
+    if !require_privileges("AF_PACKET L2 with recvmmsg") {
+        return;
+    }
+    let stats = l2_both_ways(47, |c| c.ring = false);
+    assert_eq!(stats.rx_blocks, 0, "{stats:?}");
+    assert!(stats.rx_gso > 0 && stats.tx_gso > 0, "{stats:?}");
+}
+
+#[test]
+fn l2_mode_without_ring_or_offloads_both_ways() {
+    if !require_privileges("AF_PACKET L2 with recvmmsg, no PACKET_VNET_HDR") {
+        return;
+    }
+    let stats = l2_both_ways(48, |c| {
+        c.ring = false;
+        c.offload = false;
+    });
+    assert!(stats.rx_checksum_completed > 0, "{stats:?}");
+    assert_eq!(
+        (stats.rx_blocks, stats.tx_gso, stats.rx_gso),
+        (0, 0, 0),
+        "{stats:?}"
+    );
 }

@@ -405,3 +405,53 @@ fn missing_interface_address_or_default_route_are_clear_errors() {
     assert!(errs[2].contains("has no IPv4 address"), "{}", errs[2]);
     assert!(!pair.day_tables().contains("daytona_"));
 }
+
+/// Not a test by itself: the process the crash test starts (with
+/// `DAYTONA_RAW_CHILD=crash|open:<interface>`, inside the test's
+/// namespace). `crash` opens a raw link and aborts, leaving its table
+/// behind; `open` opens one and exits cleanly. Without the variable it does
+/// nothing.
+#[test]
+fn child_process_for_the_crash_test() {
+    let Ok(spec) = std::env::var("DAYTONA_RAW_CHILD") else {
+        return;
+    };
+    let (mode, ifname) = spec.split_once(':').expect("mode:interface");
+    let link = RawLink::open(RawConfig::new().interface(ifname).tcp_port(80)).expect("raw link");
+    if mode == "crash" {
+        std::process::abort();
+    }
+    drop(link);
+}
+
+#[test]
+fn the_table_of_a_crashed_process_is_cleaned_up_by_the_next_one() {
+    if !require_privileges("raw mode crash cleanup") {
+        return;
+    }
+    let pair = Pair::new(49).expect("namespaces");
+    let name = nft::table_name(&pair.day_if, pair.day_addr());
+    let exe = std::env::current_exe().expect("test binary");
+    let run = |mode: &str| {
+        pair.day
+            .command(exe.to_str().expect("utf-8 path"))
+            .args(["--exact", "child_process_for_the_crash_test", "--nocapture"])
+            .env("DAYTONA_RAW_CHILD", format!("{mode}:{}", pair.day_if))
+            .output()
+            .expect("child process")
+    };
+    let crashed = run("crash");
+    assert!(!crashed.status.success(), "the child did not crash");
+    assert!(
+        pair.day_tables().contains(&name),
+        "a crash leaves the table"
+    );
+    let next = run("open");
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    assert!(next.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("removing stale nftables table `ip {name}`")),
+        "{stderr}"
+    );
+    assert!(!pair.day_tables().contains(&name), "table left behind");
+}

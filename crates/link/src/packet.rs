@@ -30,7 +30,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const ETH_P_ALL: u16 = 0x0003;
-const TX_BATCH: usize = 32;
+/// Frames per `sendmmsg` / `recvmmsg`.
+const BATCH: usize = 32;
 /// Largest IPv4 packet: the TSO limit with `PACKET_VNET_HDR`.
 const MAX_IP_PACKET: usize = 65_535;
 
@@ -200,9 +201,7 @@ impl PacketLink {
         }
         netif::grow_buffer(&fd, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, 16 << 20);
         let bufs = if ring.is_none() {
-            (0..TX_BATCH)
-                .map(|_| vec![0u8; MAX_IP_PACKET + 14])
-                .collect()
+            (0..BATCH).map(|_| vec![0u8; MAX_IP_PACKET + 14]).collect()
         } else {
             Vec::new()
         };
@@ -414,13 +413,13 @@ impl PacketLink {
     /// One `recvmmsg` (no ring); returns whether the socket may hold more.
     fn recv_some(&mut self, batch: &mut Batch) -> io::Result<bool> {
         // SAFETY: plain C structs; all-zero is valid.
-        let mut iov: [[libc::iovec; 2]; TX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut msgs: [libc::mmsghdr; TX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut hdrs = [[0u8; VNET_HDR_LEN]; TX_BATCH];
-        let mut cmsg = [[0u64; 8]; TX_BATCH];
+        let mut iov: [[libc::iovec; 2]; BATCH] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs = [[0u8; VNET_HDR_LEN]; BATCH];
+        let mut cmsg = [[0u64; 8]; BATCH];
         let h = if self.vnet { VNET_HDR_LEN } else { 0 };
         let cap = self.bufs.first().map_or(0, |b| b.len());
-        for i in 0..TX_BATCH {
+        for i in 0..BATCH {
             // With PACKET_VNET_HDR the virtio header comes first.
             iov[i][0].iov_base = hdrs[i].as_mut_ptr() as *mut libc::c_void;
             iov[i][0].iov_len = h;
@@ -437,7 +436,7 @@ impl PacketLink {
             libc::recvmmsg(
                 self.fd.as_raw_fd(),
                 msgs.as_mut_ptr(),
-                TX_BATCH as u32,
+                BATCH as u32,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -480,17 +479,17 @@ impl PacketLink {
                 None => self.stats.rx_unusable += 1,
             }
         }
-        Ok(n == TX_BATCH)
+        Ok(n == BATCH)
     }
 
-    /// Sends up to `TX_BATCH` frames; returns how many the kernel took.
+    /// Sends up to `BATCH` frames; returns how many the kernel took.
     fn send_chunk(&mut self, frames: &[(&[u8], FrameMeta)]) -> usize {
         // SAFETY: plain C structs; all-zero is valid.
-        let mut iov: [[libc::iovec; 4]; TX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut msgs: [libc::mmsghdr; TX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut hdrs = [[0u8; VNET_HDR_LEN]; TX_BATCH];
-        let mut partial = [[0u8; 2]; TX_BATCH];
-        let n = frames.len().min(TX_BATCH);
+        let mut iov: [[libc::iovec; 4]; BATCH] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs = [[0u8; VNET_HDR_LEN]; BATCH];
+        let mut partial = [[0u8; 2]; BATCH];
+        let n = frames.len().min(BATCH);
         let io = |p: *const u8, len: usize| libc::iovec {
             iov_base: p as *mut libc::c_void,
             iov_len: len,
@@ -591,7 +590,7 @@ impl Link for PacketLink {
     }
 
     fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
-        let mut chunk: [(&[u8], FrameMeta); TX_BATCH] = [(&[], FrameMeta::default()); TX_BATCH];
+        let mut chunk: [(&[u8], FrameMeta); BATCH] = [(&[], FrameMeta::default()); BATCH];
         let (mut n, mut accepted) = (0, 0);
         let max = if self.vnet { MAX_IP_PACKET } else { self.mtu } + 14;
         for (f, meta) in batch.iter_meta() {
@@ -601,7 +600,7 @@ impl Link for PacketLink {
             }
             chunk[n] = (f, meta);
             n += 1;
-            if n == TX_BATCH {
+            if n == BATCH {
                 accepted += self.send_chunk(&chunk);
                 n = 0;
             }

@@ -22,8 +22,8 @@ use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-/// Frames taken per `recvmmsg`.
-const RX_BATCH: usize = 32;
+/// Packets per `recvmmsg` / `sendmmsg`.
+const BATCH: usize = 32;
 /// Most frames one `recv_batch` returns (fairness with timers and TX).
 const RX_MAX: usize = 256;
 /// Room for the largest IPv4 packet (a GSO packet from a veth peer).
@@ -317,7 +317,7 @@ impl RawLink {
             ephemeral: range,
             table,
             trust_partial: !cfg.no_offload,
-            bufs: (0..RX_BATCH).map(|_| vec![0u8; RX_BUF]).collect(),
+            bufs: (0..BATCH).map(|_| vec![0u8; RX_BUF]).collect(),
             stats: RawStats::default(),
         })
     }
@@ -394,10 +394,10 @@ impl RawLink {
     /// the socket may hold more.
     fn recv_some(&mut self, batch: &mut Batch) -> io::Result<(usize, bool)> {
         // SAFETY: these are plain C structs; all-zero is valid for each.
-        let mut iov: [libc::iovec; RX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut msgs: [libc::mmsghdr; RX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut cmsg = [[0u64; 8]; RX_BATCH];
-        for i in 0..RX_BATCH {
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let mut cmsg = [[0u64; 8]; BATCH];
+        for i in 0..BATCH {
             iov[i].iov_base = self.bufs[i].as_mut_ptr() as *mut libc::c_void;
             iov[i].iov_len = RX_BUF;
             msgs[i].msg_hdr.msg_iov = &mut iov[i];
@@ -411,7 +411,7 @@ impl RawLink {
             libc::recvmmsg(
                 self.rx.as_raw_fd(),
                 msgs.as_mut_ptr(),
-                RX_BATCH as u32,
+                BATCH as u32,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -454,16 +454,16 @@ impl RawLink {
             got += 1;
         }
         self.stats.rx_packets += got as u64;
-        Ok((got, n == RX_BATCH))
+        Ok((got, n == BATCH))
     }
 
-    /// Sends up to `RX_BATCH` packets; returns how many the kernel took.
+    /// Sends up to `BATCH` packets; returns how many the kernel took.
     fn send_chunk(&mut self, pkts: &[&[u8]]) -> usize {
         // SAFETY: plain C structs; all-zero is valid.
-        let mut iov: [libc::iovec; RX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut msgs: [libc::mmsghdr; RX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut dst: [libc::sockaddr_in; RX_BATCH] = unsafe { std::mem::zeroed() };
-        let n = pkts.len().min(RX_BATCH);
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let mut dst: [libc::sockaddr_in; BATCH] = unsafe { std::mem::zeroed() };
+        let n = pkts.len().min(BATCH);
         for i in 0..n {
             let p = pkts[i];
             dst[i].sin_family = libc::AF_INET as libc::sa_family_t;
@@ -562,7 +562,7 @@ impl Link for RawLink {
     }
 
     fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
-        let mut chunk: [&[u8]; RX_BATCH] = [&[]; RX_BATCH];
+        let mut chunk: [&[u8]; BATCH] = [&[]; BATCH];
         let (mut n, mut accepted) = (0, 0);
         for p in batch.iter() {
             if p.len() < 20 || p.len() > self.mtu.max(20) {
@@ -571,7 +571,7 @@ impl Link for RawLink {
             }
             chunk[n] = p;
             n += 1;
-            if n == RX_BATCH {
+            if n == BATCH {
                 accepted += self.send_chunk(&chunk);
                 n = 0;
             }

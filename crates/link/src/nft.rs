@@ -131,11 +131,10 @@ impl NftTable {
                  that did not exit cleanly"
             );
         }
-        let t = NftTable {
+        let mut t = NftTable {
             name: name.to_string(),
             installed: false,
         };
-        let mut t = t;
         t.update(addr, tcp, udp)?;
         Ok(t)
     }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use daytona_link::{netif, nft, RawConfig, RawLink};
+use daytona_link::{netif, nft, FaultModel, Impaired, Impairment, RawConfig, RawLink};
 use daytona_runtime::Driver;
 use daytona_testnet::require_privileges;
 use std::io;
@@ -69,7 +69,10 @@ fn raw_mode_kernel_connects_and_sends_100mb_to_daytona() {
     eprintln!("link stats: {stats:?}");
     assert_eq!(got.len(), BULK);
     assert_eq!(sent.finish(), got.finish(), "bytes differ");
-    assert!(stats.rx_packets > 0, "{stats:?}");
+    // The kernel's TSO packets arrived whole with partial checksums,
+    // handed to the stack as trusted.
+    assert!(stats.rx_checksum_partial > 0, "{stats:?}");
+    assert_eq!(stats.rx_checksum_completed, 0, "{stats:?}");
     assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
     assert!(
         !pair.day_tables().contains(&table),
@@ -262,4 +265,193 @@ fn ports_added_after_open_reach_the_stack_and_not_the_kernel() {
         .exec(&["nft", "list", "table", "ip", "icmpwatch"])
         .expect("list");
     assert!(icmp.contains("counter packets 0 "), "{icmp}");
+}
+
+#[test]
+fn a_port_a_kernel_socket_holds_is_refused() {
+    if !require_privileges("raw mode port partition") {
+        return;
+    }
+    let pair = Pair::new(37).expect("namespaces");
+    let at = SocketAddrV4::new(pair.day_addr(), 5010);
+    let day_if = pair.day_if.clone();
+    let err = pair.day.run(move || {
+        let _kernel = kernel_listener(at);
+        RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5010)).err()
+    });
+    let e = err.expect("opened on a port the kernel listens on");
+    assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+    assert!(e.to_string().contains("5010"), "{e}");
+    assert!(!pair.day_tables().contains("daytona_"));
+}
+
+#[test]
+fn raw_mode_at_mtu_9000_both_ways() {
+    if !require_privileges("raw mode at MTU 9000") {
+        return;
+    }
+    let pair = Pair::new(38).expect("namespaces");
+    pair.peer
+        .exec(&["ip", "link", "set", &pair.peer_if, "mtu", "9000"])
+        .expect("mtu");
+    pair.day
+        .exec(&["ip", "link", "set", &pair.day_if, "mtu", "9000"])
+        .expect("mtu");
+    let to = SocketAddrV4::new(pair.peer_addr(), 5001);
+    let at = SocketAddrV4::new(pair.day_addr(), 5002);
+    let receiver = spawn_kernel_receiver(&pair, to);
+    let (ready, sender) = spawn_kernel_sender(&pair, at, 13, 30_000_000);
+    let day_if = pair.day_if.clone();
+    let (out, inn, stats) = pair.day.run(move || {
+        let link =
+            RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5002)).expect("raw link");
+        assert_eq!(link.mtu(), 9000);
+        let cfg = link.stack_config();
+        assert_eq!(cfg.mtu, 9000);
+        let mut drv = Driver::new(new_stack(cfg), link).expect("driver");
+        let out = daytona_sends(&mut drv, to, 12, 30_000_000, receiver);
+        let inn = daytona_receives(&mut drv, at, ready, sender);
+        (out, inn, drv.link().stats())
+    });
+    assert_eq!(out.0.len(), 30_000_000);
+    assert_eq!(out.0.finish(), out.1.finish());
+    assert_eq!(inn.0.len(), 30_000_000);
+    assert_eq!(inn.0.finish(), inn.1.finish());
+    // Jumbo segments: far fewer packets than at MTU 1500 (~20,700).
+    assert!(stats.tx_packets < 8_000, "{stats:?}");
+    assert_eq!(pair.kernel_rsts(), 0);
+}
+
+#[test]
+fn raw_mode_under_daytona_side_loss_and_delay() {
+    if !require_privileges("raw mode under impairment") {
+        return;
+    }
+    let pair = Pair::new(39).expect("namespaces");
+    let to = SocketAddrV4::new(pair.peer_addr(), 5001);
+    let at = SocketAddrV4::new(pair.day_addr(), 5002);
+    let receiver = spawn_kernel_receiver(&pair, to);
+    let (ready, sender) = spawn_kernel_sender(&pair, at, 15, 20_000_000);
+    let day_if = pair.day_if.clone();
+    let (out, inn, lost) = pair.day.run(move || {
+        let link =
+            RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5002)).expect("raw link");
+        let cfg = link.stack_config();
+        // 1% loss and 5 ms one way on everything Daytona sends: data one
+        // way, ACKs the other.
+        let model = FaultModel::new(
+            Impairment {
+                delay: std::time::Duration::from_millis(5),
+                loss: 0.01,
+                ..Impairment::default()
+            },
+            99,
+        );
+        let mut drv = Driver::new(new_stack(cfg), Impaired::new(link, model)).expect("driver");
+        let out = daytona_sends(&mut drv, to, 14, 20_000_000, receiver);
+        let inn = daytona_receives(&mut drv, at, ready, sender);
+        (out, inn, drv.link().model().stats.lost)
+    });
+    assert!(lost > 0);
+    assert_eq!(out.0.len(), 20_000_000);
+    assert_eq!(out.0.finish(), out.1.finish());
+    assert_eq!(inn.0.len(), 20_000_000);
+    assert_eq!(inn.0.finish(), inn.1.finish());
+    assert_eq!(pair.kernel_rsts(), 0);
+}
+
+#[test]
+fn raw_mode_without_offload_completes_partial_checksums() {
+    if !require_privileges("raw mode without checksum offload") {
+        return;
+    }
+    let pair = Pair::new(40).expect("namespaces");
+    let at = SocketAddrV4::new(pair.day_addr(), 5002);
+    let (ready, peer) = spawn_kernel_sender(&pair, at, 17, 30_000_000);
+    let day_if = pair.day_if.clone();
+    let (got, sent, stats) = pair.day.run(move || {
+        let mut cfg = RawConfig::new().interface(&day_if).tcp_port(5002);
+        cfg.no_offload = true;
+        let link = RawLink::open(cfg).expect("raw link");
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let (got, sent) = daytona_receives(&mut drv, at, ready, peer);
+        (got, sent, drv.link().stats())
+    });
+    eprintln!("link stats: {stats:?}");
+    assert_eq!(got.len(), 30_000_000);
+    assert_eq!(got.finish(), sent.finish());
+    assert!(stats.rx_checksum_completed > 0, "{stats:?}");
+    assert_eq!(stats.rx_checksum_partial, 0, "{stats:?}");
+}
+
+#[test]
+fn missing_interface_address_or_default_route_are_clear_errors() {
+    if !require_privileges("raw mode configuration errors") {
+        return;
+    }
+    let pair = Pair::new(46).expect("namespaces");
+    pair.day
+        .exec(&["ip", "addr", "flush", "dev", &pair.day_if])
+        .expect("flush");
+    let day_if = pair.day_if.clone();
+    let errs = pair.day.run(move || {
+        let no_route = RawLink::open(RawConfig::new()).err();
+        let no_such = RawLink::open(RawConfig::new().interface("nosuch0")).err();
+        let no_addr = RawLink::open(RawConfig::new().interface(&day_if)).err();
+        [no_route, no_such, no_addr].map(|e| e.expect("open must fail").to_string())
+    });
+    assert!(errs[0].contains("no IPv4 default route"), "{}", errs[0]);
+    assert!(errs[1].contains("nosuch0"), "{}", errs[1]);
+    assert!(errs[2].contains("has no IPv4 address"), "{}", errs[2]);
+    assert!(!pair.day_tables().contains("daytona_"));
+}
+
+/// Not a test by itself: the process the crash test starts (with
+/// `DAYTONA_RAW_CHILD=crash|open:<interface>`, inside the test's
+/// namespace). `crash` opens a raw link and aborts, leaving its table
+/// behind; `open` opens one and exits cleanly. Without the variable it does
+/// nothing.
+#[test]
+fn child_process_for_the_crash_test() {
+    let Ok(spec) = std::env::var("DAYTONA_RAW_CHILD") else {
+        return;
+    };
+    let (mode, ifname) = spec.split_once(':').expect("mode:interface");
+    let link = RawLink::open(RawConfig::new().interface(ifname).tcp_port(80)).expect("raw link");
+    if mode == "crash" {
+        std::process::abort();
+    }
+    drop(link);
+}
+
+#[test]
+fn the_table_of_a_crashed_process_is_cleaned_up_by_the_next_one() {
+    if !require_privileges("raw mode crash cleanup") {
+        return;
+    }
+    let pair = Pair::new(49).expect("namespaces");
+    let name = nft::table_name(&pair.day_if, pair.day_addr());
+    let exe = std::env::current_exe().expect("test binary");
+    let run = |mode: &str| {
+        pair.day
+            .command(exe.to_str().expect("utf-8 path"))
+            .args(["--exact", "child_process_for_the_crash_test", "--nocapture"])
+            .env("DAYTONA_RAW_CHILD", format!("{mode}:{}", pair.day_if))
+            .output()
+            .expect("child process")
+    };
+    let crashed = run("crash");
+    assert!(!crashed.status.success(), "the child did not crash");
+    assert!(
+        pair.day_tables().contains(&name),
+        "a crash leaves the table"
+    );
+    let next = run("open");
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    assert!(next.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("removing stale nftables table `ip {name}`")),
+        "{stderr}"
+    );
+    assert!(!pair.day_tables().contains(&name), "table left behind");
 }

@@ -381,7 +381,12 @@ impl StackBuilder {
             )
         })?;
         let caps = link.caps();
-        let config = self.stack_config(caps.ethernet, caps.mtu)?;
+        let mut config = self.stack_config(caps.ethernet, caps.mtu)?;
+        // A link that segments for us (a TAP with vnet_hdr offloads) takes
+        // super-segments up to its `max_segment`: let the stack send them.
+        if config.tso_max.is_none() && caps.max_segment > config.mtu {
+            config.tso_max = Some(caps.max_segment);
+        }
         let registry = self
             .registry
             .take()

@@ -63,6 +63,9 @@ pub struct BenchArgs {
     /// Congestion controller of Daytona's connections.
     #[arg(long, default_value = "cubic")]
     cc: String,
+    /// Run each measurement this many times and report the median.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -155,6 +158,81 @@ fn progress(quiet: bool, what: &str, result: &str) {
     }
 }
 
+/// The median over `a.repeat` runs of each figure `f` returns; each run
+/// is shown as it comes in.
+fn median_of<const K: usize>(
+    a: &BenchArgs,
+    what: &str,
+    mut f: impl FnMut() -> std::io::Result<[f64; K]>,
+    show: impl Fn(&[f64; K]) -> String,
+) -> Result<[f64; K], String> {
+    let mut runs = Vec::new();
+    for _ in 0..a.repeat {
+        let r = f().map_err(io_err(what))?;
+        progress(a.json, what, &show(&r));
+        runs.push(r);
+    }
+    let mut out = [0.0; K];
+    for (k, o) in out.iter_mut().enumerate() {
+        let mut v: Vec<f64> = runs.iter().map(|r| r[k]).collect();
+        v.sort_by(|x, y| x.total_cmp(y));
+        *o = v[v.len() / 2];
+    }
+    Ok(out)
+}
+
+fn bulk_gbps(
+    a: &BenchArgs,
+    what: &str,
+    sender: &Side,
+    receiver: &Side,
+    to: impl Fn() -> SocketAddrV4,
+    amount: Amount,
+) -> Result<f64, String> {
+    let [g] = median_of(
+        a,
+        what,
+        || Ok([measure::bulk(sender, receiver, to(), amount)?.goodput_bps() / 1e9]),
+        |[g]| format!("{g:.2} Gbit/s"),
+    )?;
+    Ok(g)
+}
+
+/// (mean, p99) in µs.
+fn round_trip_us(
+    a: &BenchArgs,
+    what: &str,
+    client: &Side,
+    server: &Side,
+    to: impl Fn() -> SocketAddrV4,
+) -> Result<[f64; 2], String> {
+    median_of(
+        a,
+        what,
+        || {
+            let r = measure::round_trips(client, server, to(), a.duration)?;
+            Ok([us(r.mean()), us(r.quantile(0.99))])
+        },
+        |[m, p]| format!("mean {m:.1} µs, p99 {p:.1} µs"),
+    )
+}
+
+fn conn_rate(
+    a: &BenchArgs,
+    what: &str,
+    client: &Side,
+    server: &Side,
+    to: impl Fn() -> SocketAddrV4,
+) -> Result<f64, String> {
+    let [r] = median_of(
+        a,
+        what,
+        || Ok([measure::connection_rate(client, server, to(), a.duration)?]),
+        |[r]| format!("{r:.0} conn/s"),
+    )?;
+    Ok(r)
+}
+
 pub fn run(a: &BenchArgs) -> Result<(), String> {
     privilege::require(
         "bench",
@@ -163,6 +241,9 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
     )?;
     if a.duration.is_zero() {
         return Err("--duration must be positive".into());
+    }
+    if a.repeat == 0 {
+        return Err("--repeat must be at least 1".into());
     }
     let amount = match a.bytes {
         Some(0) => return Err("--bytes must be positive".into()),
@@ -174,63 +255,37 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
     let to_b = || SocketAddrV4::new(VETH_B, port());
 
     if a.tests.contains(&Test::Bulk) {
-        let r = measure::bulk(&k.a, &k.b, to_b(), amount).map_err(io_err("kernel→kernel bulk"))?;
-        progress(
-            a.json,
-            "bulk kernel→kernel (veth)",
-            &table::gbit(r.goodput_bps()),
-        );
-        let kernel = r.goodput_bps() / 1e9;
+        let kernel = bulk_gbps(a, "bulk kernel→kernel (veth)", &k.a, &k.b, to_b, amount)?;
         for off in &a.offload {
             let o = if *off == OnOff::On { "on" } else { "off" };
-            table.push(Row::new(
-                format!("bulk kernel→Daytona, TAP offload {o}"),
-                "Gbit/s",
-                kernel,
-                true,
-            ));
-            table.push(Row::new(
-                format!("bulk Daytona→kernel, TAP offload {o}"),
-                "Gbit/s",
-                kernel,
-                true,
-            ));
+            for dir in ["kernel→Daytona", "Daytona→kernel"] {
+                table.push(Row::new(
+                    format!("bulk {dir}, TAP offload {o}"),
+                    "Gbit/s",
+                    kernel,
+                    true,
+                ));
+            }
         }
     }
     if a.tests.contains(&Test::Rr) {
-        let r = measure::round_trips(&k.a, &k.b, to_b(), a.duration)
-            .map_err(io_err("kernel↔kernel round trips"))?;
-        progress(
-            a.json,
+        let [mean, p99] = round_trip_us(
+            a,
             "1-byte round trip kernel↔kernel (veth)",
-            &format!(
-                "mean {:.1} µs, p99 {:.1} µs ({} samples)",
-                us(r.mean()),
-                us(r.quantile(0.99)),
-                r.samples_ns.len()
-            ),
-        );
+            &k.a,
+            &k.b,
+            to_b,
+        )?;
         table.push(Row::new(
             "1-byte round trip, mean".into(),
             "µs",
-            us(r.mean()),
+            mean,
             false,
         ));
-        table.push(Row::new(
-            "1-byte round trip, p99".into(),
-            "µs",
-            us(r.quantile(0.99)),
-            false,
-        ));
+        table.push(Row::new("1-byte round trip, p99".into(), "µs", p99, false));
     }
     if a.tests.contains(&Test::Cps) {
-        let rate = measure::connection_rate(&k.a, &k.b, to_b(), a.duration)
-            .map_err(io_err("kernel↔kernel connection rate"))?;
-        progress(
-            a.json,
-            "connections/s kernel↔kernel (veth)",
-            &format!("{rate:.0}"),
-        );
+        let rate = conn_rate(a, "connections/s kernel↔kernel (veth)", &k.a, &k.b, to_b)?;
         table.push(Row::new(
             "connections per second".into(),
             "conn/s",
@@ -260,18 +315,14 @@ fn daytona(a: &BenchArgs, amount: Amount, table: &mut Table) -> Result<(), Strin
         }
         if a.tests.contains(&Test::Bulk) {
             let what = format!("bulk kernel→Daytona, TAP offload {o}");
-            let r = measure::bulk(&t.kernel, &t.daytona, to_daytona(), amount)
-                .map_err(io_err(&what))?;
-            progress(a.json, &what, &table::gbit(r.goodput_bps()));
+            let g = bulk_gbps(a, &what, &t.kernel, &t.daytona, to_daytona, amount)?;
             if let Some(row) = table.row(&what) {
-                row.daytona = Some(r.goodput_bps() / 1e9);
+                row.daytona = Some(g);
             }
             let what = format!("bulk Daytona→kernel, TAP offload {o}");
-            let r =
-                measure::bulk(&t.daytona, &t.kernel, to_kernel(), amount).map_err(io_err(&what))?;
-            progress(a.json, &what, &table::gbit(r.goodput_bps()));
+            let g = bulk_gbps(a, &what, &t.daytona, &t.kernel, to_kernel, amount)?;
             if let Some(row) = table.row(&what) {
-                row.daytona = Some(r.goodput_bps() / 1e9);
+                row.daytona = Some(g);
             }
         }
         // Round trips and the connection rate once, on the first TAP.
@@ -279,33 +330,18 @@ fn daytona(a: &BenchArgs, amount: Amount, table: &mut Table) -> Result<(), Strin
             continue;
         }
         if a.tests.contains(&Test::Rr) {
-            let r = measure::round_trips(&t.kernel, &t.daytona, to_daytona(), a.duration)
-                .map_err(io_err("kernel↔Daytona round trips"))?;
-            progress(
-                a.json,
-                &format!("1-byte round trip kernel↔Daytona (TAP offload {o})"),
-                &format!(
-                    "mean {:.1} µs, p99 {:.1} µs ({} samples)",
-                    us(r.mean()),
-                    us(r.quantile(0.99)),
-                    r.samples_ns.len()
-                ),
-            );
+            let what = format!("1-byte round trip kernel↔Daytona (TAP offload {o})");
+            let [mean, p99] = round_trip_us(a, &what, &t.kernel, &t.daytona, to_daytona)?;
             if let Some(row) = table.row("1-byte round trip, mean") {
-                row.daytona = Some(us(r.mean()));
+                row.daytona = Some(mean);
             }
             if let Some(row) = table.row("1-byte round trip, p99") {
-                row.daytona = Some(us(r.quantile(0.99)));
+                row.daytona = Some(p99);
             }
         }
         if a.tests.contains(&Test::Cps) {
-            let rate = measure::connection_rate(&t.kernel, &t.daytona, to_daytona(), a.duration)
-                .map_err(io_err("kernel↔Daytona connection rate"))?;
-            progress(
-                a.json,
-                &format!("connections/s kernel→Daytona (TAP offload {o})"),
-                &format!("{rate:.0}"),
-            );
+            let what = format!("connections/s kernel→Daytona (TAP offload {o})");
+            let rate = conn_rate(a, &what, &t.kernel, &t.daytona, to_daytona)?;
             if let Some(row) = table.row("connections per second") {
                 row.daytona = Some(rate);
             }

@@ -4,8 +4,12 @@
 use super::BenchArgs;
 use crate::workload::Amount;
 
-pub fn gbit(bps: f64) -> String {
-    format!("{:.2} Gbit/s", bps / 1e9)
+/// The 1-minute load average at the start: a busy machine shows here.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 pub struct Row {
@@ -58,6 +62,8 @@ impl Table {
                     "rr_cps_duration".into(),
                     format!("{:.1} s", a.duration.as_secs_f64()),
                 ),
+                ("repeat".into(), format!("{} (median)", a.repeat)),
+                ("loadavg".into(), loadavg()),
             ],
             rows: Vec::new(),
         }

@@ -434,7 +434,7 @@ fn bench_measures_both_columns_and_removes_its_namespaces() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let rows = v["results"].as_array().expect("results");
-    assert_eq!(rows.len(), 7, "{v}");
+    assert_eq!(rows.len(), 10, "{v}");
     for r in rows {
         let kernel = r["kernel_kernel"].as_f64().expect("kernel figure");
         let daytona = r["daytona"].as_f64().expect("Daytona figure");

@@ -15,7 +15,7 @@ use crate::privilege::{self, CAP_NET_ADMIN, CAP_SYS_ADMIN};
 use crate::units;
 use crate::workload::Amount;
 use daytona_link::TapConfig;
-use daytona_runtime::{ShutdownPolicy, StackBuilder};
+use daytona_runtime::{ShutdownPolicy, StackBuilder, TimerMode};
 use daytona_testnet::Veth;
 use side::Side;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -63,6 +63,12 @@ pub struct BenchArgs {
     /// Congestion controller of Daytona's connections.
     #[arg(long, default_value = "cubic")]
     cc: String,
+    /// Daytona's busy-poll budget before its threads sleep (us, ms; 0us: off).
+    #[arg(long, value_parser = units::parse_duration)]
+    busy_poll: Option<Duration>,
+    /// Daytona's timer mode.
+    #[arg(long, value_enum, default_value = "hires")]
+    timer: crate::netstack::Timer,
     /// Run each measurement this many times and report the median.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -120,7 +126,8 @@ struct TapPair {
 }
 
 impl TapPair {
-    fn new(kernel_cc: &str, cc: &str, offloads: bool) -> Result<TapPair, String> {
+    fn new(a: &BenchArgs, offloads: bool) -> Result<TapPair, String> {
+        let (kernel_cc, cc) = (&a.kernel_cc, &a.cc);
         let ns = Arc::new(Scratch::new("dtbt").map_err(io_err("creating a namespace"))?);
         // The device is created in the namespace of the thread that opens it.
         let tap = ns
@@ -141,6 +148,11 @@ impl TapPair {
             .mac(tap.mac())
             .congestion_control(cc)
             .shutdown_policy(ShutdownPolicy::Reset)
+            .timer_mode(match a.timer {
+                crate::netstack::Timer::Hires => TimerMode::HighResolution,
+                crate::netstack::Timer::Jiffies => TimerMode::Jiffies,
+            })
+            .busy_poll(a.busy_poll.filter(|d| !d.is_zero()))
             .link(tap)
             .build()
             .map_err(io_err("starting Daytona"))?;
@@ -276,22 +288,19 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
             &k.b,
             to_b,
         )?;
-        table.push(Row::new(
-            "1-byte round trip, mean".into(),
-            "µs",
-            mean,
-            false,
-        ));
-        table.push(Row::new("1-byte round trip, p99".into(), "µs", p99, false));
+        for who in ["kernel client", "Daytona client"] {
+            let row =
+                |m: &str, v| Row::new(format!("1-byte round trip, {m}, {who}"), "µs", v, false);
+            table.push(row("mean", mean));
+            table.push(row("p99", p99));
+        }
     }
     if a.tests.contains(&Test::Cps) {
         let rate = conn_rate(a, "connections/s kernel↔kernel (veth)", &k.a, &k.b, to_b)?;
-        table.push(Row::new(
-            "connections per second".into(),
-            "conn/s",
-            rate,
-            true,
-        ));
+        for who in ["kernel client", "Daytona client"] {
+            let test = format!("connections per second, {who}");
+            table.push(Row::new(test, "conn/s", rate, true));
+        }
     }
     drop(k);
     if !a.kernel_only {
@@ -309,7 +318,7 @@ fn daytona(a: &BenchArgs, amount: Amount, table: &mut Table) -> Result<(), Strin
     for off in &a.offload {
         let on = *off == OnOff::On;
         let o = if on { "on" } else { "off" };
-        let t = TapPair::new(&a.kernel_cc, &a.cc, on)?;
+        let t = TapPair::new(a, on)?;
         if on && !t.offloads {
             eprintln!("bench: warning: the kernel refused TAP offloads; measuring without");
         }
@@ -330,20 +339,42 @@ fn daytona(a: &BenchArgs, amount: Amount, table: &mut Table) -> Result<(), Strin
             continue;
         }
         if a.tests.contains(&Test::Rr) {
-            let what = format!("1-byte round trip kernel↔Daytona (TAP offload {o})");
-            let [mean, p99] = round_trip_us(a, &what, &t.kernel, &t.daytona, to_daytona)?;
-            if let Some(row) = table.row("1-byte round trip, mean") {
-                row.daytona = Some(mean);
-            }
-            if let Some(row) = table.row("1-byte round trip, p99") {
-                row.daytona = Some(p99);
+            let to_kernel = || SocketAddrV4::new(TAP_KERNEL, port());
+            for (who, client, server, to) in [
+                (
+                    "kernel client",
+                    &t.kernel,
+                    &t.daytona,
+                    &to_daytona as &dyn Fn() -> SocketAddrV4,
+                ),
+                ("Daytona client", &t.daytona, &t.kernel, &to_kernel),
+            ] {
+                let what = format!("1-byte round trip, {who} (TAP offload {o})");
+                let [mean, p99] = round_trip_us(a, &what, client, server, to)?;
+                if let Some(row) = table.row(&format!("1-byte round trip, mean, {who}")) {
+                    row.daytona = Some(mean);
+                }
+                if let Some(row) = table.row(&format!("1-byte round trip, p99, {who}")) {
+                    row.daytona = Some(p99);
+                }
             }
         }
         if a.tests.contains(&Test::Cps) {
-            let what = format!("connections/s kernel→Daytona (TAP offload {o})");
-            let rate = conn_rate(a, &what, &t.kernel, &t.daytona, to_daytona)?;
-            if let Some(row) = table.row("connections per second") {
-                row.daytona = Some(rate);
+            let to_kernel = || SocketAddrV4::new(TAP_KERNEL, port());
+            for (who, client, server, to) in [
+                (
+                    "kernel client",
+                    &t.kernel,
+                    &t.daytona,
+                    &to_daytona as &dyn Fn() -> SocketAddrV4,
+                ),
+                ("Daytona client", &t.daytona, &t.kernel, &to_kernel),
+            ] {
+                let what = format!("connections/s, {who} (TAP offload {o})");
+                let rate = conn_rate(a, &what, client, server, to)?;
+                if let Some(row) = table.row(&format!("connections per second, {who}")) {
+                    row.daytona = Some(rate);
+                }
             }
         }
     }

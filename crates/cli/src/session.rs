@@ -219,7 +219,11 @@ fn session(s: &mut TcpStream, mode: Mode, amount: Amount, t: &TransferFlags) -> 
             }
             ("received", r.bytes)
         }
-        Mode::Echo => ("echoed", workload::echo(s, &meter).map_err(e("echo"))?),
+        Mode::Echo => {
+            let n = workload::echo(s, &meter).map_err(e("echo"))?;
+            finish_sending(s).map_err(e("closing"))?;
+            ("echoed", n)
+        }
         Mode::Http => {
             let line = read_request(s).map_err(e("request"))?;
             println!("request           {line}");

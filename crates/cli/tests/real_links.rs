@@ -136,6 +136,8 @@ fn serve_answers_curl_with_the_exact_bytes() {
             "5MB",
             "--seed",
             "3",
+            "--timer",
+            "jiffies",
             "--quiet",
         ],
     );
@@ -247,6 +249,44 @@ fn serve_sends_to_nc_and_receives_from_nc() {
         "{report}"
     );
     assert!(report.contains("byte-exact        yes"), "{report}");
+    drop(ns);
+
+    // Echo, with a busy-polling stack: nc gets back what it sent.
+    let ns = Netns::new("dtnc").expect("netns");
+    let (serve, mut rest) = start_serve(
+        &ns,
+        &[
+            "--link",
+            "tap:dtn2",
+            "--addr",
+            "198.18.5.2/24",
+            "--kernel-addr",
+            "198.18.5.1/24",
+            "--mode",
+            "echo",
+            "--busy-poll",
+            "50us",
+            "--quiet",
+        ],
+    );
+    let input = std::env::temp_dir().join(format!("daytona-nc-echo-{}", std::process::id()));
+    std::fs::write(&input, &data[..1_000_000]).expect("write input");
+    let nc = ns
+        .command("nc")
+        .args(["-N", "-w", "30", "198.18.5.2", "5001"])
+        .stdin(std::fs::File::open(&input).expect("open input"))
+        .output()
+        .expect("nc runs");
+    let _ = std::fs::remove_file(&input);
+    assert!(nc.status.success(), "nc: {}", text(&nc.stderr));
+    assert_eq!(digest(&nc.stdout), digest(&data[..1_000_000]));
+    let mut report = String::new();
+    rest.read_to_string(&mut report).expect("read");
+    assert!(serve.wait().status.success(), "{report}");
+    assert!(
+        report.contains("echoed            1000000 bytes"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -73,3 +73,14 @@ impl Deref for Scratch {
         &self.ns
     }
 }
+
+/// Restores SIGPIPE's default action (Rust ignores it), so `daytona … |
+/// head` ends quietly when the reader goes away instead of panicking in
+/// `println!`.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL at startup, before
+    // any thread is spawned, has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -170,6 +170,7 @@ fn run_transfer(a: &TransferArgs) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    cleanup::default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Bad arguments: clap's first line names the problem; exit 2.

@@ -343,15 +343,13 @@ pub fn start(a: &StackArgs, listen_port: Option<u16>) -> Result<Net, String> {
             )
         }
         LinkSpec::Raw { interface } => {
-            let Some(port) = listen_port else {
-                // The runtime picks ephemeral ports from the kernel's own
-                // range, which raw mode leaves to the kernel.
-                return Err("raw mode is for serve: connect needs ephemeral ports outside the kernel's (use tap: or packet:)".into());
-            };
             if a.kernel_addr.is_some() {
                 return Err("--kernel-addr is for TAP/TUN links".into());
             }
-            let mut cfg = RawConfig::new().tcp_port(port);
+            let mut cfg = RawConfig::new();
+            if let Some(port) = listen_port {
+                cfg = cfg.tcp_port(port);
+            }
             if let Some(i) = interface {
                 cfg = cfg.interface(i);
             }
@@ -363,6 +361,9 @@ pub fn start(a: &StackArgs, listen_port: Option<u16>) -> Result<Net, String> {
                 // The address the link shares with the kernel.
                 b = b.addr(raw.addr(), raw.prefix_len());
             }
+            // Outgoing connections use the ports the link claimed from the
+            // kernel (above its ip_local_port_range).
+            b = b.ephemeral_ports(raw.ephemeral_ports());
             let d = format!(
                 "raw on {} (nftables table {}), MTU {}",
                 raw.interface(),

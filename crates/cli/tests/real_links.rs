@@ -353,7 +353,7 @@ fn connect_sends_to_a_kernel_listener_through_an_impaired_tap() {
 }
 
 #[test]
-fn serve_in_raw_mode_and_connect_in_packet_mode_over_a_veth() {
+fn raw_and_packet_modes_serve_and_connect_over_a_veth() {
     if !require_privileges("daytona serve/connect in raw and AF_PACKET mode") {
         return;
     }
@@ -436,6 +436,54 @@ fn serve_in_raw_mode_and_connect_in_packet_mode_over_a_veth() {
     let (peer, got) = receiver.join().expect("receiver");
     assert_eq!(peer.ip().to_string(), "198.18.6.3");
     assert_eq!(digest(&got), stream_digest(8, 2_000_000));
+    // Raw mode as a client: ephemeral ports above the kernel's range, the
+    // kernel's address.
+    let listener = b.run(|| {
+        let l = TcpListener::bind("198.18.6.1:5003").expect("bind");
+        daytona_testnet::set_cubic(&l).expect("cubic");
+        l
+    });
+    let receiver = std::thread::spawn(move || {
+        let (mut s, peer) = listener.accept().expect("accept");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).expect("read");
+        (peer, got)
+    });
+    let out = a
+        .command(BIN)
+        .args([
+            "connect",
+            "198.18.6.1:5003",
+            "--link",
+            "raw:veth0",
+            "--bytes",
+            "2MB",
+            "--seed",
+            "10",
+            "--quiet",
+        ])
+        .output()
+        .expect("daytona runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let (peer, got) = receiver.join().expect("receiver");
+    assert_eq!(peer.ip().to_string(), "198.18.6.2");
+    let kernel_range = a
+        .exec(&["cat", "/proc/sys/net/ipv4/ip_local_port_range"])
+        .expect("port range");
+    let kernel_max: u16 = kernel_range
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("range");
+    assert!(peer.port() > kernel_max, "{peer} inside the kernel's range");
+    assert_eq!(digest(&got), stream_digest(10, 2_000_000));
+    let tables = a.exec(&["nft", "list", "tables"]).expect("nft");
+    assert!(!tables.contains("daytona_"), "{tables}");
 }
 
 /// Namespaces whose names carry `pid` (testnet's `unique_name`: a

@@ -140,3 +140,18 @@ fn a_link_with_segmentation_offload_gets_super_segments() {
     let rt = StackBuilder::new().addr(A, 24).link(l).build().unwrap();
     assert_eq!(rt.with_stack(|s| s.config().tso_max).unwrap(), None);
 }
+
+#[test]
+fn ephemeral_ports_can_be_given() {
+    let (l, _other) = daytona_link::SocketPairLink::pair(1500).unwrap();
+    let rt = StackBuilder::new()
+        .addr(A, 24)
+        .ephemeral_ports(61_000..=65_535)
+        .link(l)
+        .build()
+        .unwrap();
+    let ports = rt
+        .with_stack(|s| s.config().ephemeral_ports.clone())
+        .unwrap();
+    assert_eq!(ports, 61_000..=65_535);
+}

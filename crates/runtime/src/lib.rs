@@ -40,7 +40,8 @@ pub struct Driver<L: Link> {
     link: L,
     rx: Batch,
     tx: Batch,
-    buf: Vec<u8>,
+    /// Largest frame the stack writes.
+    max_frame: usize,
 }
 
 impl<L: Link> Driver<L> {
@@ -72,13 +73,13 @@ impl<L: Link> Driver<L> {
                 ));
             }
         }
-        let buf = vec![0u8; stack.config().max_frame_len()];
+        let max_frame = stack.config().max_frame_len();
         Ok(Driver {
             stack,
             link,
             rx: Batch::new(),
             tx: Batch::new(),
-            buf,
+            max_frame,
         })
     }
 
@@ -121,13 +122,21 @@ impl<L: Link> Driver<L> {
     /// received batch).
     pub fn transmit(&mut self, now: Instant) -> io::Result<()> {
         self.tx.clear();
-        while let Some(n) = self.stack.poll_transmit(now, &mut self.buf) {
-            let meta = FrameMeta {
-                gso_size: self.stack.tx_gso_size(),
-                ..FrameMeta::default()
-            };
-            self.tx.push_with(&self.buf[..n], meta);
-        }
+        // The stack writes each frame straight into the batch.
+        let (stack, max) = (&mut self.stack, self.max_frame);
+        while self.tx.fill_with(max, |buf| {
+            let n = stack.poll_transmit(now, buf);
+            let gso_size = stack.tx_gso_size();
+            Ok::<_, io::Error>(n.map(|n| {
+                (
+                    n,
+                    FrameMeta {
+                        gso_size,
+                        ..FrameMeta::default()
+                    },
+                )
+            }))
+        })? {}
         if !self.tx.is_empty() {
             self.link.send_batch(now, &self.tx)?;
         }

@@ -455,3 +455,188 @@ fn the_table_of_a_crashed_process_is_cleaned_up_by_the_next_one() {
     );
     assert!(!pair.day_tables().contains(&name), "table left behind");
 }
+
+#[test]
+fn raw_mode_refusal_and_resets_both_ways() {
+    if !require_privileges("raw mode refusal and resets") {
+        return;
+    }
+    let pair = Pair::new(52).expect("namespaces");
+    let peer_addr = pair.peer_addr();
+    let refused_at = SocketAddrV4::new(peer_addr, 6003);
+    let reset_at = SocketAddrV4::new(peer_addr, 6001);
+    let day_at = SocketAddrV4::new(pair.day_addr(), 6002);
+    // The kernel resets a connection it closes with unread data (RFC 2525
+    // §2.17, Linux `tcp_close`).
+    let l = pair.peer.run(move || kernel_listener(reset_at));
+    let resetter = pair.peer.thread(move || {
+        let (s, _) = l.accept().expect("accept");
+        let mut b = [0u8; 1];
+        s.peek(&mut b).expect("data arrives");
+        drop(s);
+    });
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let victim = pair.peer.thread(move || {
+        use std::io::Read;
+        ready_rx.recv().expect("Daytona listens");
+        // The RST may beat the connecting thread back from `connect`.
+        let mut s = std::net::TcpStream::connect(day_at).map_err(|e| e.kind())?;
+        let mut b = [0u8; 16];
+        s.read(&mut b).map_err(|e| e.kind())
+    });
+    let day_if = pair.day_if.clone();
+    let (refused, reset) = pair.day.run(move || {
+        let link =
+            RawLink::open(RawConfig::new().interface(&day_if).tcp_port(6002)).expect("raw link");
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let clock = Clock::new();
+        let mut buf = [0u8; 64];
+        let mut wait_error = |drv: &mut Driver<RawLink>, c| {
+            let mut err = None;
+            drive(drv, clock, |s, now| match s.tcp_recv(now, c, &mut buf) {
+                Err(daytona_core::Error::WouldBlock) => Step::Idle,
+                Err(e) => {
+                    err = Some(e);
+                    Step::Done
+                }
+                Ok(_) => Step::Progress,
+            })
+            .expect("an error arrives");
+            err
+        };
+        // Refused: nobody listens on the kernel's port.
+        let c = drv
+            .stack()
+            .tcp_connect(clock.now(), refused_at, None)
+            .expect("connect");
+        let refused = wait_error(&mut drv, c);
+        // Reset by the kernel.
+        let c = drv
+            .stack()
+            .tcp_connect(clock.now(), reset_at, None)
+            .expect("connect");
+        drv.stack()
+            .tcp_send(clock.now(), c, b"unread")
+            .expect("send");
+        let reset = wait_error(&mut drv, c);
+        // Reset by Daytona.
+        let l = drv.stack().tcp_listen(day_at, 4).expect("listen");
+        ready_tx.send(()).expect("victim waits");
+        let mut aborted = false;
+        drive(&mut drv, clock, |s, now| {
+            if !aborted {
+                if let Ok(c) = s.tcp_accept(l) {
+                    s.tcp_abort(now, c).expect("abort");
+                    aborted = true;
+                    return Step::Progress;
+                }
+            }
+            if victim.is_finished() {
+                Step::Done
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("abort");
+        let victim = victim.join().expect("victim");
+        assert_eq!(victim, Err(io::ErrorKind::ConnectionReset));
+        (refused, reset)
+    });
+    resetter.join().expect("resetter");
+    assert_eq!(refused, Some(daytona_core::Error::ConnectionRefused));
+    assert_eq!(reset, Some(daytona_core::Error::ConnectionReset));
+    // The stack's RST (TTL 63) is not counted; the kernel sent none.
+    assert_eq!(pair.kernel_rsts(), 0);
+}
+
+#[test]
+fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
+    if !require_privileges("raw mode concurrent connections") {
+        return;
+    }
+    const N: usize = 500;
+    let pair = Pair::new(53).expect("namespaces");
+    let to = SocketAddrV4::new(pair.peer_addr(), 6010);
+    let l = pair.peer.run(move || {
+        let l = kernel_listener(to);
+        // Room for all of them at once (std listens with 128; an overflow
+        // turns on SYN cookies, and the kernel resets connections whose
+        // later segments fail the cookie check — Linux clients alike).
+        rustix::net::listen(&l, 1024).expect("backlog");
+        l
+    });
+    let acceptor = pair.peer.thread(move || {
+        use std::io::Read;
+        // Accept everything first (the data waits in socket buffers), so
+        // the accept queue never overflows; then read each to EOF.
+        let streams: Vec<_> = (0..N).map(|_| l.accept().expect("accept")).collect();
+        let mut ports = Vec::with_capacity(N);
+        let mut total = 0;
+        for (mut s, from) in streams {
+            ports.push(from.port());
+            let mut data = Vec::new();
+            s.read_to_end(&mut data).expect("read");
+            assert!(data.iter().all(|b| *b == (from.port() % 251) as u8));
+            total += data.len();
+        }
+        (ports, total)
+    });
+    let day_if = pair.day_if.clone();
+    pair.day.run(move || {
+        let link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let clock = Clock::new();
+        let conns: Vec<_> = (0..N)
+            .map(|_| {
+                drv.stack()
+                    .tcp_connect(clock.now(), to, None)
+                    .expect("connect")
+            })
+            .collect();
+        // Each sends 10 kB of a byte derived from its own port, then FIN.
+        let mut left: Vec<usize> = vec![10_000; N];
+        let mut closed = vec![false; N];
+        drive(&mut drv, clock, |s, now| {
+            let mut moved = false;
+            for (i, &c) in conns.iter().enumerate() {
+                if closed[i] {
+                    continue;
+                }
+                let port = s.tcp(c).expect("conn").local().port();
+                let chunk = [(port % 251) as u8; 10_000];
+                match s.tcp_send(now, c, &chunk[..left[i]]) {
+                    Ok(n) => {
+                        left[i] -= n;
+                        moved |= n > 0;
+                    }
+                    Err(daytona_core::Error::WouldBlock) => {}
+                    Err(e) => panic!("send: {e:?}"),
+                }
+                if left[i] == 0 {
+                    s.tcp_close(now, c).expect("close");
+                    closed[i] = true;
+                    moved = true;
+                }
+            }
+            if acceptor.is_finished() {
+                Step::Done
+            } else if moved {
+                Step::Progress
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("connections");
+        let (ports, total) = acceptor.join().expect("acceptor");
+        assert_eq!(total, N * 10_000);
+        assert!(
+            ports.iter().all(|p| (61_000..=65_535).contains(p)),
+            "{ports:?}"
+        );
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), N);
+    });
+    assert_eq!(pair.kernel_rsts(), 0);
+}

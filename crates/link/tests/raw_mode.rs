@@ -640,3 +640,21 @@ fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
     });
     assert_eq!(pair.kernel_rsts(), 0);
 }
+
+#[test]
+fn a_link_dropped_outside_its_namespace_removes_its_table_there() {
+    if !require_privileges("raw mode table removal across namespaces") {
+        return;
+    }
+    let pair = Pair::new(54).expect("namespaces");
+    let day_if = pair.day_if.clone();
+    // Opened in the Daytona-side namespace, handed to this thread (in the
+    // test's own namespace), dropped here.
+    let link = pair.day.run(move || {
+        RawLink::open(RawConfig::new().interface(&day_if).tcp_port(80)).expect("raw link")
+    });
+    let name = link.table_name().expect("a table").to_string();
+    assert!(pair.day_tables().contains(&name));
+    link.close().expect("removed in its namespace");
+    assert!(!pair.day_tables().contains(&name), "table left behind");
+}

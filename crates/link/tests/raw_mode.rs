@@ -658,3 +658,105 @@ fn a_link_dropped_outside_its_namespace_removes_its_table_there() {
     link.close().expect("removed in its namespace");
     assert!(!pair.day_tables().contains(&name), "table left behind");
 }
+
+/// Sends one ICMP echo request to `dst` from a raw ICMP socket and waits
+/// (at most 5 s, a safety net) for the reply.
+fn kernel_ping(dst: std::net::Ipv4Addr) -> bool {
+    use rustix::net::{ipproto, AddressFamily, RecvFlags, SendFlags, SocketType};
+    let fd = rustix::net::socket(AddressFamily::INET, SocketType::RAW, Some(ipproto::ICMP))
+        .expect("raw ICMP socket");
+    rustix::net::sockopt::set_socket_timeout(
+        &fd,
+        rustix::net::sockopt::Timeout::Recv,
+        Some(std::time::Duration::from_secs(5)),
+    )
+    .expect("timeout");
+    let mut echo = [8u8, 0, 0, 0, 0x12, 0x34, 0, 1, b'd', b'a', b'y', b't'];
+    let c = daytona_wire::checksum::checksum(&echo);
+    echo[2..4].copy_from_slice(&c.to_be_bytes());
+    rustix::net::sendto(&fd, &echo, SendFlags::empty(), &SocketAddrV4::new(dst, 0))
+        .expect("send echo");
+    let mut buf = [0u8; 256];
+    while let Ok((n, _)) = rustix::net::recv(&fd, &mut buf[..], RecvFlags::empty()) {
+        // An IPv4 packet: find the ICMP header after the IP header.
+        let hl = usize::from(buf[0] & 0xf) * 4;
+        let from = std::net::Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15]);
+        if n >= hl + 8 && from == dst && buf[hl] == 0 && buf[hl + 4..hl + 6] == [0x12, 0x34] {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn raw_mode_icmp_errors_reach_the_stack_and_the_kernel_answers_pings() {
+    if !require_privileges("raw mode ICMP") {
+        return;
+    }
+    let pair = Pair::new(56).expect("namespaces");
+    // The kernel peer refuses port 6020 with ICMP port unreachable.
+    pair.peer
+        .nft(
+            "table ip refuse {\n chain input {\n type filter hook input priority 0;\n \
+             tcp dport 6020 reject with icmp type port-unreachable\n }\n}\n",
+        )
+        .expect("reject rule");
+    let to = SocketAddrV4::new(pair.peer_addr(), 6020);
+    let day_addr = pair.day_addr();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let pinger = pair.peer.thread(move || {
+        go_rx.recv().expect("go");
+        kernel_ping(day_addr)
+    });
+    let day_if = pair.day_if.clone();
+    let (err, delivered, echoed, ping_ok) = pair.day.run(move || {
+        let link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let clock = Clock::new();
+        let c = drv
+            .stack()
+            .tcp_connect(clock.now(), to, None)
+            .expect("connect");
+        let mut err = None;
+        let mut buf = [0u8; 16];
+        drive(&mut drv, clock, |s, now| {
+            match s.tcp_recv(now, c, &mut buf) {
+                Err(daytona_core::Error::WouldBlock) => Step::Idle,
+                Err(e) => {
+                    err = Some(e);
+                    Step::Done
+                }
+                Ok(_) => Step::Progress,
+            }
+        })
+        .expect("an error arrives");
+        // A ping of the shared address is the kernel's to answer: the
+        // filter keeps echo requests from the stack (else two replies).
+        go_tx.send(()).expect("pinger waits");
+        drive(&mut drv, clock, |_, _| {
+            if pinger.is_finished() {
+                Step::Done
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("ping");
+        // The packet socket got any copy of the request before the kernel
+        // answered it: one more round takes it in.
+        drv.poll(clock.now()).expect("poll");
+        let ping_ok = pinger.join().expect("pinger");
+        let c = drv.stack().counters();
+        (err, c.icmp_errors_delivered, c.icmp_echo_replied, ping_ok)
+    });
+    // RFC 1122 §4.2.3.9: port unreachable during the handshake aborts it.
+    assert!(
+        matches!(
+            err,
+            Some(daytona_core::Error::PortUnreachable | daytona_core::Error::ConnectionRefused)
+        ),
+        "{err:?}"
+    );
+    assert!(delivered >= 1);
+    assert!(ping_ok, "the kernel did not answer the ping");
+    assert_eq!(echoed, 0, "the stack answered a ping of the shared address");
+}

@@ -6,8 +6,30 @@
 //! payload is intact; computing the real checksum lets the stack verify it
 //! like any other packet.
 
+use crate::CsumPartial;
 use daytona_wire::checksum;
 use std::net::Ipv4Addr;
+
+/// Where the partial checksum of the IPv4 packet `ip` starts and sits
+/// (TCP or UDP), for [`crate::FrameMeta::csum_partial`].
+pub fn partial_at(ip: &[u8]) -> Option<CsumPartial> {
+    if ip.len() < 20 || ip[0] >> 4 != 4 {
+        return None;
+    }
+    let hl = usize::from(ip[0] & 0xf) * 4;
+    let offset: u16 = match ip[9] {
+        6 => 16,
+        17 => 6,
+        _ => return None,
+    };
+    if hl < 20 || hl + usize::from(offset) + 2 > ip.len() {
+        return None;
+    }
+    Some(CsumPartial {
+        start: hl as u16,
+        offset,
+    })
+}
 
 /// Rewrites the TCP or UDP checksum of the IPv4 packet `ip`. Returns
 /// false (and leaves the packet alone) when it is not a complete,
@@ -85,6 +107,15 @@ mod tests {
         let mut frag = p.clone();
         frag[7] = 1;
         assert!(!complete_l4_checksum(&mut frag));
+        assert_eq!(
+            partial_at(&p),
+            Some(CsumPartial {
+                start: 20,
+                offset: 16
+            })
+        );
+        assert_eq!(partial_at(&icmp), None);
+        assert_eq!(partial_at(&p[..30]), None);
         let len = p.len();
         assert!(!complete_l4_checksum(&mut p[..len - 1]));
         assert!(!complete_l4_checksum(&mut [0x45u8; 10]));

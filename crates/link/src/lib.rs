@@ -25,6 +25,7 @@ pub mod raw;
 pub mod tap;
 pub mod trace;
 pub mod unix;
+mod vnet;
 
 pub use impair::{FaultModel, FaultStats, Impairment, LinkEvent, LinkEventKind};
 pub use loss::GilbertElliott;

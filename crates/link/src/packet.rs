@@ -7,6 +7,13 @@
 //! socket. A classic BPF filter keeps only IPv4 and ARP frames to our MAC
 //! or broadcast, and `PACKET_IGNORE_OUTGOING` hides our own transmissions.
 //!
+//! With `PACKET_VNET_HDR` (default; [`PacketConfig::offload`]) every frame
+//! carries a `virtio_net_hdr`: received GSO super-frames (a veth peer's
+//! TSO) come with their segment size and partial checksum, which the stack
+//! trusts instead of verifying, and the stack's TCP super-segments go out
+//! whole for the kernel (or the NIC) to segment (TSO). Without it, partial
+//! checksums are completed in software.
+//!
 //! The interface is put in promiscuous mode (through the socket's
 //! membership, so the kernel undoes it when the socket closes) because the
 //! NIC must accept frames for a MAC that is not its own.
@@ -15,14 +22,18 @@
 use crate::bpf;
 use crate::csum;
 use crate::netif;
-use crate::{Batch, Link, LinkCaps};
+use crate::vnet::{self, VNET_HDR_LEN};
+use crate::{Batch, FrameMeta, Link, LinkCaps};
 use daytona_core::time::Instant;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const ETH_P_ALL: u16 = 0x0003;
-const TX_BATCH: usize = 32;
+/// Frames per `sendmmsg` / `recvmmsg`.
+const BATCH: usize = 32;
+/// Largest IPv4 packet: the TSO limit with `PACKET_VNET_HDR`.
+const MAX_IP_PACKET: usize = 65_535;
 
 /// How to open a [`PacketLink`].
 #[derive(Debug, Clone)]
@@ -40,6 +51,15 @@ pub struct PacketConfig {
     /// Milliseconds after which the kernel hands over a block that is not
     /// full: the receive latency at low packet rates.
     pub retire_ms: u32,
+    /// Use `PACKET_VNET_HDR` (TSO on transmit, GSO frames and trusted
+    /// partial checksums on receive); falls back when the kernel refuses.
+    pub offload: bool,
+    /// Receive through the TPACKET_V3 ring (default: the best throughput,
+    /// but the kernel wakes the reader only when a block is full or
+    /// `retire_ms` has passed, so a lone packet can wait that long) or,
+    /// when false, with `recvmmsg` (a wake-up per packet: the latency of
+    /// request/response traffic).
+    pub ring: bool,
 }
 
 impl PacketConfig {
@@ -51,6 +71,8 @@ impl PacketConfig {
             block_size: 1 << 18,
             blocks: 64,
             retire_ms: 1,
+            offload: true,
+            ring: true,
         }
     }
 }
@@ -63,9 +85,15 @@ pub struct PacketStats {
     /// Frames longer than a block could hold (dropped).
     pub rx_truncated: u64,
     pub rx_checksum_completed: u64,
+    /// Received GSO super-frames (with `PACKET_VNET_HDR`).
+    pub rx_gso: u64,
+    /// Received frames with a virtio header we cannot use (UDP GSO).
+    pub rx_unusable: u64,
     /// Frames the kernel dropped because the ring was full.
     pub rx_ring_drops: u64,
     pub tx_frames: u64,
+    /// Transmitted TCP super-segments (TSO).
+    pub tx_gso: u64,
     pub tx_dropped: u64,
 }
 
@@ -89,7 +117,9 @@ impl Drop for Ring {
 /// The AF_PACKET L2 link (Ethernet medium).
 pub struct PacketLink {
     // Field order: the ring is unmapped before the socket closes.
-    ring: Ring,
+    ring: Option<Ring>,
+    /// Receive buffers without a ring.
+    bufs: Vec<Vec<u8>>,
     fd: OwnedFd,
     block_size: usize,
     blocks: usize,
@@ -97,6 +127,7 @@ pub struct PacketLink {
     interface: String,
     mac: [u8; 6],
     mtu: usize,
+    vnet: bool,
     stats: PacketStats,
 }
 
@@ -131,8 +162,68 @@ impl PacketLink {
         )?;
         bpf::attach(fd.as_raw_fd(), &bpf::ethernet_filter(cfg.mac)?)?;
         let _ = netif::setsockopt_int(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
+        // Before the ring: the kernel refuses it once a ring exists.
+        let vnet = cfg.offload
+            && netif::setsockopt_int(&fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1).is_ok();
+        let ring = if cfg.ring {
+            Some(Self::map_ring(&fd, &cfg)?)
+        } else {
+            netif::setsockopt_int(&fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)?;
+            netif::grow_buffer(&fd, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, 16 << 20);
+            None
+        };
+        netif::bind_packet(&fd, ifindex, ETH_P_ALL)
+            .map_err(|e| netif::cap_error("binding the AF_PACKET socket", "CAP_NET_RAW", e))?;
+        if cfg.promiscuous {
+            let mreq = libc::packet_mreq {
+                mr_ifindex: ifindex,
+                mr_type: libc::PACKET_MR_PROMISC as u16,
+                mr_alen: 0,
+                mr_address: [0; 8],
+            };
+            // SAFETY: `mreq` is a valid packet_mreq living across the call.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_PACKET,
+                    libc::PACKET_ADD_MEMBERSHIP,
+                    &mreq as *const libc::packet_mreq as *const libc::c_void,
+                    std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+                )
+            };
+            if r < 0 {
+                return Err(netif::cap_error(
+                    "putting the interface in promiscuous mode",
+                    "CAP_NET_ADMIN",
+                    io::Error::last_os_error(),
+                ));
+            }
+        }
+        netif::grow_buffer(&fd, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, 16 << 20);
+        let bufs = if ring.is_none() {
+            (0..BATCH).map(|_| vec![0u8; MAX_IP_PACKET + 14]).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(PacketLink {
+            ring,
+            bufs,
+            fd,
+            block_size: cfg.block_size,
+            blocks: cfg.blocks,
+            cur: 0,
+            interface: cfg.interface,
+            mac: cfg.mac,
+            mtu,
+            vnet,
+            stats: PacketStats::default(),
+        })
+    }
+
+    /// Sets up and maps the TPACKET_V3 receive ring.
+    fn map_ring(fd: &OwnedFd, cfg: &PacketConfig) -> io::Result<Ring> {
         netif::setsockopt_int(
-            &fd,
+            fd,
             libc::SOL_PACKET,
             libc::PACKET_VERSION,
             libc::tpacket_versions::TPACKET_V3 as i32,
@@ -184,48 +275,9 @@ impl PacketLink {
                 format!("mapping the TPACKET_V3 ring: {e}"),
             ));
         }
-        let ring = Ring {
+        Ok(Ring {
             ptr: ptr as *mut u8,
             len,
-        };
-        netif::bind_packet(&fd, ifindex, ETH_P_ALL)
-            .map_err(|e| netif::cap_error("binding the AF_PACKET socket", "CAP_NET_RAW", e))?;
-        if cfg.promiscuous {
-            let mreq = libc::packet_mreq {
-                mr_ifindex: ifindex,
-                mr_type: libc::PACKET_MR_PROMISC as u16,
-                mr_alen: 0,
-                mr_address: [0; 8],
-            };
-            // SAFETY: `mreq` is a valid packet_mreq living across the call.
-            let r = unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_PACKET,
-                    libc::PACKET_ADD_MEMBERSHIP,
-                    &mreq as *const libc::packet_mreq as *const libc::c_void,
-                    std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
-                )
-            };
-            if r < 0 {
-                return Err(netif::cap_error(
-                    "putting the interface in promiscuous mode",
-                    "CAP_NET_ADMIN",
-                    io::Error::last_os_error(),
-                ));
-            }
-        }
-        netif::grow_buffer(&fd, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, 16 << 20);
-        Ok(PacketLink {
-            ring,
-            fd,
-            block_size: cfg.block_size,
-            blocks: cfg.blocks,
-            cur: 0,
-            interface: cfg.interface,
-            mac: cfg.mac,
-            mtu,
-            stats: PacketStats::default(),
         })
     }
 
@@ -240,6 +292,11 @@ impl PacketLink {
 
     pub fn mtu(&self) -> usize {
         self.mtu
+    }
+
+    /// Whether frames carry virtio headers (TSO and GSO in use).
+    pub fn offload(&self) -> bool {
+        self.vnet
     }
 
     /// Counters, including the kernel's ring-full drops since last asked.
@@ -269,8 +326,11 @@ impl PacketLink {
     /// Walks the current block if the kernel has handed it over; returns
     /// false when it has not.
     fn take_block(&mut self, batch: &mut Batch) -> bool {
+        let Some(ring) = self.ring.as_ref() else {
+            return false;
+        };
         // SAFETY: cur < blocks, so the block lies inside the mapping.
-        let base = unsafe { self.ring.ptr.add(self.cur * self.block_size) };
+        let base = unsafe { ring.ptr.add(self.cur * self.block_size) };
         let desc = base as *mut libc::tpacket_block_desc;
         // SAFETY: block_status is an aligned u32 inside the block header
         // that the kernel writes concurrently: read it atomically, with
@@ -299,8 +359,31 @@ impl PacketLink {
             if start + snap > self.block_size {
                 break;
             }
+            let vnet_at = start
+                .checked_sub(VNET_HDR_LEN)
+                .filter(|a| *a >= off + hdr_len);
             if snap < h.tp_len as usize {
                 self.stats.rx_truncated += 1;
+            } else if let (true, Some(at)) = (self.vnet, vnet_at) {
+                // The virtio header sits right before the frame.
+                // SAFETY: `at..start + snap` lies within the block (checked
+                // above), which the kernel does not touch while we own it.
+                let (hdr, frame) = unsafe {
+                    (
+                        &*(base.add(at) as *const [u8; VNET_HDR_LEN]),
+                        std::slice::from_raw_parts(base.add(start), snap),
+                    )
+                };
+                match vnet::parse(hdr, snap) {
+                    Some(meta) => {
+                        self.stats.rx_gso += u64::from(meta.gso_size.is_some());
+                        batch.push_with(frame, meta);
+                        self.stats.rx_frames += 1;
+                    }
+                    None => self.stats.rx_unusable += 1,
+                }
+            } else if self.vnet {
+                self.stats.rx_unusable += 1;
             } else {
                 // SAFETY: the frame lies within the block (checked above),
                 // which the kernel does not touch while we own it.
@@ -327,16 +410,121 @@ impl PacketLink {
         true
     }
 
-    fn send_chunk(&mut self, frames: &[&[u8]]) -> usize {
+    /// One `recvmmsg` (no ring); returns whether the socket may hold more.
+    fn recv_some(&mut self, batch: &mut Batch) -> io::Result<bool> {
         // SAFETY: plain C structs; all-zero is valid.
-        let mut iov: [libc::iovec; TX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut msgs: [libc::mmsghdr; TX_BATCH] = unsafe { std::mem::zeroed() };
-        let n = frames.len().min(TX_BATCH);
+        let mut iov: [[libc::iovec; 2]; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: plain C structs; all-zero is valid.
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs = [[0u8; VNET_HDR_LEN]; BATCH];
+        let mut cmsg = [[0u64; 8]; BATCH];
+        let h = if self.vnet { VNET_HDR_LEN } else { 0 };
+        let cap = self.bufs.first().map_or(0, |b| b.len());
+        for i in 0..BATCH {
+            // With PACKET_VNET_HDR the virtio header comes first.
+            iov[i][0].iov_base = hdrs[i].as_mut_ptr() as *mut libc::c_void;
+            iov[i][0].iov_len = h;
+            iov[i][1].iov_base = self.bufs[i].as_mut_ptr() as *mut libc::c_void;
+            iov[i][1].iov_len = cap;
+            msgs[i].msg_hdr.msg_iov = iov[i].as_mut_ptr();
+            msgs[i].msg_hdr.msg_iovlen = 2;
+            msgs[i].msg_hdr.msg_control = cmsg[i].as_mut_ptr() as *mut libc::c_void;
+            msgs[i].msg_hdr.msg_controllen = std::mem::size_of_val(&cmsg[i]);
+        }
+        // SAFETY: every message points at live buffers of the stated
+        // sizes; the arrays outlive the call.
+        let n = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(false),
+                _ => Err(e),
+            };
+        }
+        let n = n as usize;
+        for (i, m) in msgs.iter().enumerate().take(n) {
+            let len = (m.msg_len as usize).saturating_sub(h);
+            if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len > cap {
+                self.stats.rx_truncated += 1;
+                continue;
+            }
+            let frame = &mut self.bufs[i][..len];
+            if !self.vnet {
+                // Without the virtio header the auxdata status tells
+                // partial checksums (local GSO frames): complete them.
+                if crate::raw::aux_status(&m.msg_hdr) & libc::TP_STATUS_CSUMNOTREADY != 0
+                    && frame.len() > 14
+                    && frame[12..14] == [0x08, 0x00]
+                    && csum::complete_l4_checksum(&mut frame[14..])
+                {
+                    self.stats.rx_checksum_completed += 1;
+                }
+                batch.push(frame);
+                self.stats.rx_frames += 1;
+                continue;
+            }
+            match vnet::parse(&hdrs[i], len) {
+                Some(meta) => {
+                    self.stats.rx_gso += u64::from(meta.gso_size.is_some());
+                    batch.push_with(frame, meta);
+                    self.stats.rx_frames += 1;
+                }
+                None => self.stats.rx_unusable += 1,
+            }
+        }
+        Ok(n == BATCH)
+    }
+
+    /// Sends up to `BATCH` frames; returns how many the kernel took.
+    fn send_chunk(&mut self, frames: &[(&[u8], FrameMeta)]) -> usize {
+        // SAFETY: plain C structs; all-zero is valid.
+        let mut iov: [[libc::iovec; 4]; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: plain C structs; all-zero is valid.
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs = [[0u8; VNET_HDR_LEN]; BATCH];
+        let mut partial = [[0u8; 2]; BATCH];
+        let n = frames.len().min(BATCH);
+        let io = |p: *const u8, len: usize| libc::iovec {
+            iov_base: p as *mut libc::c_void,
+            iov_len: len,
+        };
         for i in 0..n {
-            iov[i].iov_base = frames[i].as_ptr() as *mut libc::c_void;
-            iov[i].iov_len = frames[i].len();
-            msgs[i].msg_hdr.msg_iov = &mut iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
+            let (f, meta) = frames[i];
+            let mut count = 0;
+            let mut split = None;
+            if self.vnet {
+                let (h, s) = vnet::for_transmit(f, meta, true);
+                hdrs[i] = h;
+                split = s;
+                iov[i][0] = io(hdrs[i].as_ptr(), VNET_HDR_LEN);
+                count = 1;
+            }
+            match split {
+                // A super-segment: the checksum field carries the
+                // pseudo-header sum (the kernel completes each segment's).
+                Some((at, sum)) => {
+                    partial[i] = sum;
+                    self.stats.tx_gso += 1;
+                    iov[i][count] = io(f.as_ptr(), at);
+                    iov[i][count + 1] = io(partial[i].as_ptr(), 2);
+                    iov[i][count + 2] = io(f[at + 2..].as_ptr(), f.len() - at - 2);
+                    count += 3;
+                }
+                None => {
+                    iov[i][count] = io(f.as_ptr(), f.len());
+                    count += 1;
+                }
+            }
+            msgs[i].msg_hdr.msg_iov = iov[i].as_mut_ptr();
+            msgs[i].msg_hdr.msg_iovlen = count;
         }
         let (mut sent, mut taken, mut stalls) = (0, 0, 0);
         while sent < n {
@@ -380,13 +568,21 @@ impl Link for PacketLink {
         LinkCaps {
             ethernet: true,
             mtu: self.mtu,
-            max_segment: self.mtu,
+            max_segment: if self.vnet { MAX_IP_PACKET } else { self.mtu },
             rx_checksum_verified: false,
         }
     }
 
     fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
         let before = batch.len();
+        if self.ring.is_none() {
+            while batch.len() - before < 256 {
+                if !self.recv_some(batch)? {
+                    break;
+                }
+            }
+            return Ok(batch.len() - before);
+        }
         for _ in 0..self.blocks {
             if !self.take_block(batch) {
                 break;
@@ -396,21 +592,23 @@ impl Link for PacketLink {
     }
 
     fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
-        let mut chunk: Vec<&[u8]> = Vec::with_capacity(TX_BATCH);
-        let mut accepted = 0;
-        for f in batch.iter() {
-            if f.len() < 14 || f.len() > self.mtu + 14 {
+        let mut chunk: [(&[u8], FrameMeta); BATCH] = [(&[], FrameMeta::default()); BATCH];
+        let (mut n, mut accepted) = (0, 0);
+        let max = if self.vnet { MAX_IP_PACKET } else { self.mtu } + 14;
+        for (f, meta) in batch.iter_meta() {
+            if f.len() < 14 || f.len() > max {
                 self.stats.tx_dropped += 1;
                 continue;
             }
-            chunk.push(f);
-            if chunk.len() == TX_BATCH {
+            chunk[n] = (f, meta);
+            n += 1;
+            if n == BATCH {
                 accepted += self.send_chunk(&chunk);
-                chunk.clear();
+                n = 0;
             }
         }
-        if !chunk.is_empty() {
-            accepted += self.send_chunk(&chunk);
+        if n > 0 {
+            accepted += self.send_chunk(&chunk[..n]);
         }
         self.stats.tx_frames += accepted as u64;
         Ok(accepted)
@@ -418,5 +616,26 @@ impl Link for PacketLink {
 
     fn wait_fd(&self) -> Option<RawFd> {
         Some(self.fd.as_raw_fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_link_can_move_to_a_runtime_thread() {
+        fn send<T: Send>() {}
+        send::<PacketLink>();
+    }
+
+    #[test]
+    fn small_or_unaligned_ring_blocks_are_refused() {
+        let mut cfg = PacketConfig::new("lo", [2, 0, 0, 0, 0, 1]);
+        cfg.block_size = 4096;
+        let e = PacketLink::open(cfg.clone()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        cfg.block_size = (1 << 18) + 1;
+        assert!(PacketLink::open(cfg).is_err());
     }
 }

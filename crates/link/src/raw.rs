@@ -15,15 +15,15 @@ use crate::bpf::{self, PortSet};
 use crate::csum;
 use crate::netif;
 use crate::nft::{self, NftTable};
-use crate::{Batch, Link, LinkCaps};
+use crate::{Batch, FrameMeta, Link, LinkCaps};
 use daytona_core::time::Instant;
 use std::io;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-/// Frames taken per `recvmmsg`.
-const RX_BATCH: usize = 32;
+/// Packets per `recvmmsg` / `sendmmsg`.
+const BATCH: usize = 32;
 /// Most frames one `recv_batch` returns (fairness with timers and TX).
 const RX_MAX: usize = 256;
 /// Room for the largest IPv4 packet (a GSO packet from a veth peer).
@@ -47,6 +47,9 @@ pub struct RawConfig {
     /// Skip the nftables table (the kernel then answers the stack's
     /// packets with RSTs — only for experiments).
     pub no_nftables: bool,
+    /// Complete partial checksums (GSO packets of a local peer) in
+    /// software instead of handing them to the stack as trusted.
+    pub no_offload: bool,
 }
 
 impl RawConfig {
@@ -117,15 +120,60 @@ fn outside(k: &RangeInclusive<u16>) -> Option<RangeInclusive<u16>> {
     }
 }
 
+/// Ports in `ports` that a kernel socket of the calling thread's namespace
+/// already holds on `addr` (or the wildcard): TCP listeners
+/// (`/proc/thread-self/net/tcp`, state 0A) or bound UDP sockets
+/// (`.../udp`). The stack cannot share them.
+pub fn kernel_holds(proto: &str, addr: Ipv4Addr, ports: &[u16]) -> io::Result<Vec<u16>> {
+    if ports.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(format!("/proc/thread-self/net/{proto}"))?;
+    Ok(parse_kernel_sockets(&text, proto == "tcp", addr)
+        .into_iter()
+        .filter(|p| ports.contains(p))
+        .collect())
+}
+
+/// Local ports of the sockets in a `/proc/net/{tcp,udp}` table bound to
+/// `addr` or the wildcard (TCP: listeners only).
+pub fn parse_kernel_sockets(text: &str, listeners_only: bool, addr: Ipv4Addr) -> Vec<u16> {
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 4 || (listeners_only && f[3] != "0A") {
+            continue;
+        }
+        let Some((a, p)) = f[1].split_once(':') else {
+            continue;
+        };
+        let (Ok(a), Ok(p)) = (u32::from_str_radix(a, 16), u16::from_str_radix(p, 16)) else {
+            continue;
+        };
+        // The kernel prints the address (network order in memory) as a
+        // host-order word: its bytes in memory are the octets.
+        let a = Ipv4Addr::from(a.to_ne_bytes());
+        if a == addr || a.is_unspecified() {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Counters of a raw link.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RawStats {
     pub rx_packets: u64,
-    /// Received packets whose partial checksum (GSO, local) we completed.
+    /// Received packets with a partial checksum (GSO, local), handed to
+    /// the stack as trusted.
+    pub rx_checksum_partial: u64,
+    /// Received packets whose partial checksum we completed (`no_offload`).
     pub rx_checksum_completed: u64,
     /// Received packets larger than the receive buffer (dropped).
     pub rx_truncated: u64,
     pub tx_packets: u64,
+    /// Times the socket buffer was full and the link waited for room.
+    pub tx_stalls: u64,
     /// Packets the kernel refused or had no room for.
     pub tx_dropped: u64,
 }
@@ -142,6 +190,7 @@ pub struct RawLink {
     udp: PortSet,
     ephemeral: RangeInclusive<u16>,
     table: Option<NftTable>,
+    trust_partial: bool,
     bufs: Vec<Vec<u8>>,
     stats: RawStats,
 }
@@ -186,6 +235,18 @@ impl RawLink {
             range: Some(range.clone()),
         };
         let prog = bpf::ipv4_filter(addr, &tcp, &udp)?;
+        for (proto, set) in [("tcp", &tcp), ("udp", &udp)] {
+            let taken = kernel_holds(proto, addr, &set.ports)?;
+            if !taken.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "{proto} port(s) {taken:?} on {addr} belong to kernel sockets: \
+                         the stack shares the address in raw mode and cannot take them"
+                    ),
+                ));
+            }
+        }
 
         // Receive: protocol 0 until the filter is on, so nothing unfiltered
         // is ever queued; then bind for IPv4 on the interface.
@@ -255,7 +316,8 @@ impl RawLink {
             udp,
             ephemeral: range,
             table,
-            bufs: (0..RX_BATCH).map(|_| vec![0u8; RX_BUF]).collect(),
+            trust_partial: !cfg.no_offload,
+            bufs: (0..BATCH).map(|_| vec![0u8; RX_BUF]).collect(),
             stats: RawStats::default(),
         })
     }
@@ -332,10 +394,11 @@ impl RawLink {
     /// the socket may hold more.
     fn recv_some(&mut self, batch: &mut Batch) -> io::Result<(usize, bool)> {
         // SAFETY: these are plain C structs; all-zero is valid for each.
-        let mut iov: [libc::iovec; RX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut msgs: [libc::mmsghdr; RX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut cmsg = [[0u64; 8]; RX_BATCH];
-        for i in 0..RX_BATCH {
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: plain C structs; all-zero is valid.
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let mut cmsg = [[0u64; 8]; BATCH];
+        for i in 0..BATCH {
             iov[i].iov_base = self.bufs[i].as_mut_ptr() as *mut libc::c_void;
             iov[i].iov_len = RX_BUF;
             msgs[i].msg_hdr.msg_iov = &mut iov[i];
@@ -349,7 +412,7 @@ impl RawLink {
             libc::recvmmsg(
                 self.rx.as_raw_fd(),
                 msgs.as_mut_ptr(),
-                RX_BATCH as u32,
+                BATCH as u32,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -371,23 +434,39 @@ impl RawLink {
             }
             let status = aux_status(&m.msg_hdr);
             let pkt = &mut self.bufs[i][..len];
-            if status & libc::TP_STATUS_CSUMNOTREADY != 0 && csum::complete_l4_checksum(pkt) {
-                self.stats.rx_checksum_completed += 1;
+            let mut meta = FrameMeta::default();
+            if status & libc::TP_STATUS_CSUMNOTREADY != 0 {
+                // A local packet (a veth peer's GSO packet): its checksum
+                // field holds the pseudo-header sum; it never crossed a wire.
+                match (self.trust_partial, csum::partial_at(pkt)) {
+                    (true, Some(p)) => {
+                        meta.csum_partial = Some(p);
+                        meta.csum_verified = true;
+                        self.stats.rx_checksum_partial += 1;
+                    }
+                    _ => {
+                        if csum::complete_l4_checksum(pkt) {
+                            self.stats.rx_checksum_completed += 1;
+                        }
+                    }
+                }
             }
-            batch.push(pkt);
+            batch.push_with(pkt, meta);
             got += 1;
         }
         self.stats.rx_packets += got as u64;
-        Ok((got, n == RX_BATCH))
+        Ok((got, n == BATCH))
     }
 
-    /// Sends up to `RX_BATCH` packets; returns how many the kernel took.
+    /// Sends up to `BATCH` packets; returns how many the kernel took.
     fn send_chunk(&mut self, pkts: &[&[u8]]) -> usize {
         // SAFETY: plain C structs; all-zero is valid.
-        let mut iov: [libc::iovec; RX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut msgs: [libc::mmsghdr; RX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut dst: [libc::sockaddr_in; RX_BATCH] = unsafe { std::mem::zeroed() };
-        let n = pkts.len().min(RX_BATCH);
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: plain C structs; all-zero is valid.
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: plain C structs; all-zero is valid.
+        let mut dst: [libc::sockaddr_in; BATCH] = unsafe { std::mem::zeroed() };
+        let n = pkts.len().min(BATCH);
         for i in 0..n {
             let p = pkts[i];
             dst[i].sin_family = libc::AF_INET as libc::sa_family_t;
@@ -423,6 +502,7 @@ impl RawLink {
                     // drain it rather than drop (a loss the stack would pay
                     // for with a retransmission).
                     stalls += 1;
+                    self.stats.tx_stalls += 1;
                     netif::wait_writable(&self.tx, 2);
                 }
                 Some(libc::EINTR) => {}
@@ -445,7 +525,7 @@ impl RawLink {
 }
 
 /// `tp_status` of the `PACKET_AUXDATA` control message (0 if absent).
-fn aux_status(h: &libc::msghdr) -> u32 {
+pub(crate) fn aux_status(h: &libc::msghdr) -> u32 {
     // SAFETY: the control buffer was filled by recvmmsg; CMSG_* walk it
     // within msg_controllen.
     unsafe {
@@ -485,21 +565,22 @@ impl Link for RawLink {
     }
 
     fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
-        let mut chunk: Vec<&[u8]> = Vec::with_capacity(RX_BATCH);
-        let mut accepted = 0;
+        let mut chunk: [&[u8]; BATCH] = [&[]; BATCH];
+        let (mut n, mut accepted) = (0, 0);
         for p in batch.iter() {
             if p.len() < 20 || p.len() > self.mtu.max(20) {
                 self.stats.tx_dropped += 1;
                 continue;
             }
-            chunk.push(p);
-            if chunk.len() == RX_BATCH {
+            chunk[n] = p;
+            n += 1;
+            if n == BATCH {
                 accepted += self.send_chunk(&chunk);
-                chunk.clear();
+                n = 0;
             }
         }
-        if !chunk.is_empty() {
-            accepted += self.send_chunk(&chunk);
+        if n > 0 {
+            accepted += self.send_chunk(&chunk[..n]);
         }
         self.stats.tx_packets += accepted as u64;
         Ok(accepted)
@@ -513,6 +594,36 @@ impl Link for RawLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_link_can_move_to_a_runtime_thread() {
+        fn send<T: Send>() {}
+        send::<RawLink>();
+    }
+
+    #[test]
+    fn kernel_sockets_on_our_address_or_the_wildcard_are_found() {
+        let me = Ipv4Addr::new(198, 18, 0, 2);
+        let word = |a: Ipv4Addr| format!("{:08X}", u32::from_ne_bytes(a.octets()));
+        let text = format!(
+            "  sl  local_address rem_address   st\n\
+             0: {}:0050 00000000:0000 0A\n\
+             1: {}:1F90 00000000:0000 0A\n\
+             2: {}:0016 00000000:0000 0A\n\
+             3: {}:C350 {}:0050 01\n",
+            word(me),
+            word(Ipv4Addr::UNSPECIFIED),
+            word(Ipv4Addr::LOCALHOST),
+            word(me),
+            word(Ipv4Addr::new(198, 18, 0, 1)),
+        );
+        assert_eq!(parse_kernel_sockets(&text, true, me), vec![80, 8080]);
+        assert_eq!(
+            parse_kernel_sockets(&text, false, me),
+            vec![80, 8080, 50_000]
+        );
+        assert!(parse_kernel_sockets("header\ngarbage line here\n", true, me).is_empty());
+    }
 
     #[test]
     fn ephemeral_range_avoids_the_kernels() {

@@ -1,0 +1,141 @@
+//! The `virtio_net_hdr` of packet sockets with `PACKET_VNET_HDR`: on
+//! receive it says whether a frame is a GSO super-packet and whether its
+//! checksum is partial (local, trusted) or validated; on transmit it asks
+//! the kernel to segment a TCP super-segment (TSO) and complete its
+//! checksum. Little-endian fields (virtio 1.x §5.1.6, as Linux's
+//! `virtio_net_hdr_from_skb` writes them for packet sockets).
+
+use crate::{gso, CsumPartial, FrameMeta};
+
+pub const VNET_HDR_LEN: usize = 10;
+const F_NEEDS_CSUM: u8 = 1;
+const F_DATA_VALID: u8 = 2;
+const GSO_NONE: u8 = 0;
+const GSO_TCPV4: u8 = 1;
+const GSO_ECN: u8 = 0x80;
+const TCP_CSUM_OFFSET: usize = 16;
+
+/// The metadata of a received frame of `len` bytes from its header;
+/// `None` for one the stack cannot take as it is (a GSO type other than
+/// TCPv4 — UDP GSO — or checksum offsets outside the frame).
+pub fn parse(h: &[u8; VNET_HDR_LEN], len: usize) -> Option<FrameMeta> {
+    let flags = h[0];
+    let gso_type = h[1];
+    let gso_size = u16::from_le_bytes([h[4], h[5]]);
+    let csum_start = u16::from_le_bytes([h[6], h[7]]);
+    let csum_offset = u16::from_le_bytes([h[8], h[9]]);
+    let mut meta = FrameMeta::default();
+    match gso_type & !GSO_ECN {
+        GSO_NONE => {}
+        GSO_TCPV4 if gso_size > 0 => meta.gso_size = Some(gso_size),
+        _ => return None,
+    }
+    if flags & F_NEEDS_CSUM != 0 {
+        if usize::from(csum_start) + usize::from(csum_offset) + 2 > len {
+            return None;
+        }
+        // Only local packets have partial checksums: they never crossed a
+        // wire, so they are trusted.
+        meta.csum_partial = Some(CsumPartial {
+            start: csum_start,
+            offset: csum_offset,
+        });
+        meta.csum_verified = true;
+    } else if flags & F_DATA_VALID != 0 {
+        meta.csum_verified = true;
+    }
+    Some(meta)
+}
+
+/// What to send before a frame: the header, and for a TCP super-segment
+/// the offset of its checksum field and the pseudo-header sum that must
+/// stand there instead of the full checksum (`NEEDS_CSUM`: the kernel
+/// completes it per segment, as Linux's `__tcp_v4_send_check` expects).
+pub fn for_transmit(
+    frame: &[u8],
+    meta: FrameMeta,
+    ethernet: bool,
+) -> ([u8; VNET_HDR_LEN], Option<(usize, [u8; 2])>) {
+    let mut h = [0u8; VNET_HDR_LEN];
+    let Some(gso_size) = meta.gso_size else {
+        return (h, None);
+    };
+    let Some(l) = gso::tcp_layout(frame, ethernet) else {
+        return (h, None);
+    };
+    if frame.len() - l.payload <= usize::from(gso_size) {
+        // One segment's worth: send it as it is, checksum complete.
+        return (h, None);
+    }
+    h[0] = F_NEEDS_CSUM;
+    h[1] = GSO_TCPV4;
+    h[2..4].copy_from_slice(&(l.payload as u16).to_le_bytes());
+    h[4..6].copy_from_slice(&gso_size.to_le_bytes());
+    h[6..8].copy_from_slice(&(l.tcp as u16).to_le_bytes());
+    h[8..10].copy_from_slice(&(TCP_CSUM_OFFSET as u16).to_le_bytes());
+    let partial = gso::tcp_pseudo_sum(frame, l).to_be_bytes();
+    (h, Some((l.tcp + TCP_CSUM_OFFSET, partial)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp_frame(payload: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 40 + payload];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&((40 + payload) as u16).to_be_bytes());
+        f[14 + 9] = 6;
+        f[14 + 32] = 0x50;
+        f
+    }
+
+    #[test]
+    fn received_headers_become_metadata() {
+        let mut h = [0u8; VNET_HDR_LEN];
+        assert_eq!(parse(&h, 60), Some(FrameMeta::default()));
+        h[0] = F_NEEDS_CSUM;
+        h[1] = GSO_TCPV4 | GSO_ECN;
+        h[4..6].copy_from_slice(&1448u16.to_le_bytes());
+        h[6..8].copy_from_slice(&34u16.to_le_bytes());
+        h[8..10].copy_from_slice(&16u16.to_le_bytes());
+        let m = parse(&h, 60_000).unwrap();
+        assert_eq!(m.gso_size, Some(1448));
+        assert!(m.csum_verified);
+        assert_eq!(
+            m.csum_partial,
+            Some(CsumPartial {
+                start: 34,
+                offset: 16
+            })
+        );
+        assert_eq!(parse(&h, 40), None); // offsets beyond the frame
+        h[1] = 5; // UDP GSO
+        assert_eq!(parse(&h, 60_000), None);
+        let mut v = [0u8; VNET_HDR_LEN];
+        v[0] = F_DATA_VALID;
+        assert!(parse(&v, 60).unwrap().csum_verified);
+    }
+
+    #[test]
+    fn super_segments_ask_for_tso_and_others_go_plain() {
+        let big = tcp_frame(10_000);
+        let meta = FrameMeta {
+            gso_size: Some(1448),
+            ..FrameMeta::default()
+        };
+        let (h, split) = for_transmit(&big, meta, true);
+        assert_eq!(h[1], GSO_TCPV4);
+        assert_eq!(u16::from_le_bytes([h[2], h[3]]), 54);
+        assert_eq!(u16::from_le_bytes([h[4], h[5]]), 1448);
+        assert_eq!(u16::from_le_bytes([h[6], h[7]]), 34);
+        assert_eq!(split.map(|s| s.0), Some(50));
+        let small = tcp_frame(1000);
+        assert_eq!(for_transmit(&small, meta, true), ([0; VNET_HDR_LEN], None));
+        assert_eq!(
+            for_transmit(&big, FrameMeta::default(), true),
+            ([0; VNET_HDR_LEN], None)
+        );
+    }
+}

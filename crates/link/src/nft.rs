@@ -9,12 +9,16 @@
 //! The table's name is a function of interface and address, so a run that
 //! crashed leaves a table the next run finds and replaces (saying so).
 //! Commands run with the `nft` program in the calling thread's network
-//! namespace.
+//! namespace; the table remembers the namespace it was installed in and
+//! is removed there, whichever thread drops it.
+#![allow(unsafe_code)]
 
 use crate::bpf::PortSet;
 use crate::netif;
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 
 /// The table's name for `interface` and `addr`:
@@ -112,6 +116,39 @@ pub fn exists(name: &str) -> io::Result<bool> {
 pub struct NftTable {
     name: String,
     installed: bool,
+    /// The network namespace it lives in (`/proc/thread-self/ns/net`).
+    netns: Option<OwnedFd>,
+}
+
+/// The calling thread's network namespace, as an open file.
+fn current_netns() -> Option<OwnedFd> {
+    std::fs::File::open("/proc/thread-self/ns/net")
+        .ok()
+        .map(OwnedFd::from)
+}
+
+/// Runs `f` in the namespace `ns`: here if the calling thread is already
+/// in it, else on a helper thread that enters it (programs it starts run
+/// there too).
+fn in_netns<R: Send>(ns: &OwnedFd, f: impl FnOnce() -> R + Send) -> io::Result<R> {
+    let inode = |file: std::fs::File| file.metadata().map(|m| (m.dev(), m.ino()));
+    let here = inode(std::fs::File::open("/proc/thread-self/ns/net")?)?;
+    let there = inode(std::fs::File::from(ns.try_clone()?))?;
+    if here == there {
+        return Ok(f());
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns on a namespace fd we own; affects only this
+            // helper thread, which ends after `f`.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("nft helper thread panicked")))
+    })
 }
 
 impl NftTable {
@@ -134,6 +171,7 @@ impl NftTable {
         let mut t = NftTable {
             name: name.to_string(),
             installed: false,
+            netns: current_netns(),
         };
         t.update(addr, tcp, udp)?;
         Ok(t)
@@ -141,7 +179,8 @@ impl NftTable {
 
     /// Replaces the rules (atomically) for new port sets.
     pub fn update(&mut self, addr: Ipv4Addr, tcp: &PortSet, udp: &PortSet) -> io::Result<()> {
-        nft(&["-f", "-"], Some(&script(&self.name, addr, tcp, udp)))?;
+        let text = script(&self.name, addr, tcp, udp);
+        self.run(&["-f", "-"], Some(&text))?;
         self.installed = true;
         Ok(())
     }
@@ -153,9 +192,18 @@ impl NftTable {
     /// Deletes the table now (also done on drop).
     pub fn remove(&mut self) -> io::Result<()> {
         if std::mem::take(&mut self.installed) {
-            nft(&["delete", "table", "ip", &self.name], None)?;
+            let name = self.name.clone();
+            self.run(&["delete", "table", "ip", &name], None)?;
         }
         Ok(())
+    }
+
+    /// Runs `nft` in the table's namespace.
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> io::Result<String> {
+        match &self.netns {
+            Some(ns) => in_netns(ns, || nft(args, stdin))?,
+            None => nft(args, stdin),
+        }
     }
 }
 

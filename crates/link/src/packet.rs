@@ -414,6 +414,7 @@ impl PacketLink {
     fn recv_some(&mut self, batch: &mut Batch) -> io::Result<bool> {
         // SAFETY: plain C structs; all-zero is valid.
         let mut iov: [[libc::iovec; 2]; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: plain C structs; all-zero is valid.
         let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         let mut hdrs = [[0u8; VNET_HDR_LEN]; BATCH];
         let mut cmsg = [[0u64; 8]; BATCH];
@@ -486,6 +487,7 @@ impl PacketLink {
     fn send_chunk(&mut self, frames: &[(&[u8], FrameMeta)]) -> usize {
         // SAFETY: plain C structs; all-zero is valid.
         let mut iov: [[libc::iovec; 4]; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: plain C structs; all-zero is valid.
         let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         let mut hdrs = [[0u8; VNET_HDR_LEN]; BATCH];
         let mut partial = [[0u8; 2]; BATCH];

@@ -395,6 +395,7 @@ impl RawLink {
     fn recv_some(&mut self, batch: &mut Batch) -> io::Result<(usize, bool)> {
         // SAFETY: these are plain C structs; all-zero is valid for each.
         let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: plain C structs; all-zero is valid.
         let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         let mut cmsg = [[0u64; 8]; BATCH];
         for i in 0..BATCH {
@@ -461,7 +462,9 @@ impl RawLink {
     fn send_chunk(&mut self, pkts: &[&[u8]]) -> usize {
         // SAFETY: plain C structs; all-zero is valid.
         let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: plain C structs; all-zero is valid.
         let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: plain C structs; all-zero is valid.
         let mut dst: [libc::sockaddr_in; BATCH] = unsafe { std::mem::zeroed() };
         let n = pkts.len().min(BATCH);
         for i in 0..n {

@@ -39,6 +39,8 @@ const VIRTIO_NET_HDR_F_DATA_VALID: u8 = 2;
 const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
 const VIRTIO_NET_HDR_GSO_TCPV4: u8 = 1;
 const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
+/// The CWR flag in the TCP header's flags byte.
+const TCP_CWR: u8 = 0x80;
 /// Offset of the checksum field in the TCP header.
 const TCP_CSUM_OFFSET: usize = 16;
 /// Largest IP packet a super-segment may be (IPv4 total length).
@@ -503,25 +505,13 @@ impl TapLink {
 
     /// Writes one frame; false when the kernel refused it (counted).
     fn write_one(&mut self, frame: &[u8], meta: FrameMeta) -> io::Result<bool> {
-        let mut hdr = [0u8; VNET_HDR_LEN];
-        let mut partial = [0u8; 2];
-        let mut split = None;
-        if let Some(gso_size) = meta.gso_size {
-            if let Some(l) = gso::tcp_layout(frame, self.ethernet()) {
-                // virtio 1.x §5.1.6.2: GSO with the checksum left to the
-                // device; the field holds the pseudo-header sum (Linux
-                // `__tcp_v4_send_check`, which its `tcp4_gso_segment`
-                // expects).
-                hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-                hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
-                hdr[2..4].copy_from_slice(&(l.payload as u16).to_le_bytes());
-                hdr[4..6].copy_from_slice(&gso_size.to_le_bytes());
-                hdr[6..8].copy_from_slice(&(l.tcp as u16).to_le_bytes());
-                hdr[8..10].copy_from_slice(&(TCP_CSUM_OFFSET as u16).to_le_bytes());
-                partial = gso::tcp_pseudo_sum(frame, l).to_be_bytes();
-                split = Some(l.tcp + TCP_CSUM_OFFSET);
-            }
-        }
+        let (hdr, partial, split) = match meta.gso_size {
+            Some(gso_size) => match gso_header(frame, self.ethernet(), gso_size) {
+                Some(g) => (g.hdr, g.partial, Some(g.csum_at)),
+                None => ([0; VNET_HDR_LEN], [0; 2], None),
+            },
+            None => ([0; VNET_HDR_LEN], [0; 2], None),
+        };
         let iov = |p: *const u8, len: usize| libc::iovec {
             iov_base: p as *mut libc::c_void,
             iov_len: len,
@@ -579,6 +569,42 @@ impl TapLink {
             }
         }
     }
+}
+
+/// How a TCP super-segment goes to the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GsoHeader {
+    hdr: [u8; VNET_HDR_LEN],
+    /// The checksum field's value: the pseudo-header sum.
+    partial: [u8; 2],
+    /// Offset of the checksum field in the frame.
+    csum_at: usize,
+}
+
+/// The virtio_net_hdr of a TCP/IPv4 super-segment; `None` when the frame
+/// is not one (it then goes out as it is).
+fn gso_header(frame: &[u8], ethernet: bool, gso_size: u16) -> Option<GsoHeader> {
+    let l = gso::tcp_layout(frame, ethernet)?;
+    let mut hdr = [0u8; VNET_HDR_LEN];
+    // virtio 1.x §5.1.6.2: GSO with the checksum left to the device; the
+    // field holds the pseudo-header sum (Linux `__tcp_v4_send_check`,
+    // which its `tcp4_gso_segment` expects).
+    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+    // A super-segment with CWR set (RFC 3168 §6.1.2) is marked ECN, so
+    // CWR goes on the first segment only.
+    if frame[l.tcp + 13] & TCP_CWR != 0 {
+        hdr[1] |= VIRTIO_NET_HDR_GSO_ECN;
+    }
+    hdr[2..4].copy_from_slice(&(l.payload as u16).to_le_bytes());
+    hdr[4..6].copy_from_slice(&gso_size.to_le_bytes());
+    hdr[6..8].copy_from_slice(&(l.tcp as u16).to_le_bytes());
+    hdr[8..10].copy_from_slice(&(TCP_CSUM_OFFSET as u16).to_le_bytes());
+    Some(GsoHeader {
+        hdr,
+        partial: gso::tcp_pseudo_sum(frame, l).to_be_bytes(),
+        csum_at: l.tcp + TCP_CSUM_OFFSET,
+    })
 }
 
 /// Sets the MTU and brings the interface up (through an `AF_INET` socket
@@ -692,6 +718,38 @@ mod tests {
         assert!(e.to_string().contains("15 bytes"), "{e}");
         let e = TapConfig::default().mtu(40).open().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn super_segments_get_a_gso_header() {
+        use crate::gso::tests::tcp_frame;
+        let f = tcp_frame(true, 5000, 0x10 | TCP_CWR);
+        let g = gso_header(&f, true, 1448).expect("a TCP super-segment");
+        let h = g.hdr;
+        assert_eq!(h[0], VIRTIO_NET_HDR_F_NEEDS_CSUM);
+        assert_eq!(h[1], VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN);
+        // Ethernet 14 + IPv4 20 + TCP 32 (with timestamps).
+        assert_eq!(u16::from_le_bytes([h[2], h[3]]), 66, "hdr_len");
+        assert_eq!(u16::from_le_bytes([h[4], h[5]]), 1448, "gso_size");
+        assert_eq!(u16::from_le_bytes([h[6], h[7]]), 34, "csum_start");
+        assert_eq!(u16::from_le_bytes([h[8], h[9]]), 16, "csum_offset");
+        assert_eq!(g.csum_at, 50);
+        // The kernel completes the checksum from the partial one: doing so
+        // here gives the stack's full checksum back.
+        let mut done = f.clone();
+        done[50..52].copy_from_slice(&g.partial);
+        let p = CsumPartial {
+            start: 34,
+            offset: 16,
+        };
+        assert!(gso::complete_checksum(&mut done, p));
+        assert_eq!(done, f);
+        let plain = tcp_frame(false, 5000, 0x10);
+        assert_eq!(
+            gso_header(&plain, false, 1448).unwrap().hdr[1],
+            VIRTIO_NET_HDR_GSO_TCPV4
+        );
+        assert_eq!(gso_header(b"not tcp", true, 1448), None);
     }
 
     #[test]

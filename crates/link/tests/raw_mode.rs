@@ -455,3 +455,308 @@ fn the_table_of_a_crashed_process_is_cleaned_up_by_the_next_one() {
     );
     assert!(!pair.day_tables().contains(&name), "table left behind");
 }
+
+#[test]
+fn raw_mode_refusal_and_resets_both_ways() {
+    if !require_privileges("raw mode refusal and resets") {
+        return;
+    }
+    let pair = Pair::new(52).expect("namespaces");
+    let peer_addr = pair.peer_addr();
+    let refused_at = SocketAddrV4::new(peer_addr, 6003);
+    let reset_at = SocketAddrV4::new(peer_addr, 6001);
+    let day_at = SocketAddrV4::new(pair.day_addr(), 6002);
+    // The kernel resets a connection it closes with unread data (RFC 2525
+    // §2.17, Linux `tcp_close`).
+    let l = pair.peer.run(move || kernel_listener(reset_at));
+    let resetter = pair.peer.thread(move || {
+        let (s, _) = l.accept().expect("accept");
+        let mut b = [0u8; 1];
+        s.peek(&mut b).expect("data arrives");
+        drop(s);
+    });
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let victim = pair.peer.thread(move || {
+        use std::io::Read;
+        ready_rx.recv().expect("Daytona listens");
+        // The RST may beat the connecting thread back from `connect`.
+        let mut s = std::net::TcpStream::connect(day_at).map_err(|e| e.kind())?;
+        let mut b = [0u8; 16];
+        s.read(&mut b).map_err(|e| e.kind())
+    });
+    let day_if = pair.day_if.clone();
+    let (refused, reset) = pair.day.run(move || {
+        let link =
+            RawLink::open(RawConfig::new().interface(&day_if).tcp_port(6002)).expect("raw link");
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let clock = Clock::new();
+        let mut buf = [0u8; 64];
+        let mut wait_error = |drv: &mut Driver<RawLink>, c| {
+            let mut err = None;
+            drive(drv, clock, |s, now| match s.tcp_recv(now, c, &mut buf) {
+                Err(daytona_core::Error::WouldBlock) => Step::Idle,
+                Err(e) => {
+                    err = Some(e);
+                    Step::Done
+                }
+                Ok(_) => Step::Progress,
+            })
+            .expect("an error arrives");
+            err
+        };
+        // Refused: nobody listens on the kernel's port.
+        let c = drv
+            .stack()
+            .tcp_connect(clock.now(), refused_at, None)
+            .expect("connect");
+        let refused = wait_error(&mut drv, c);
+        // Reset by the kernel.
+        let c = drv
+            .stack()
+            .tcp_connect(clock.now(), reset_at, None)
+            .expect("connect");
+        drv.stack()
+            .tcp_send(clock.now(), c, b"unread")
+            .expect("send");
+        let reset = wait_error(&mut drv, c);
+        // Reset by Daytona.
+        let l = drv.stack().tcp_listen(day_at, 4).expect("listen");
+        ready_tx.send(()).expect("victim waits");
+        let mut aborted = false;
+        drive(&mut drv, clock, |s, now| {
+            if !aborted {
+                if let Ok(c) = s.tcp_accept(l) {
+                    s.tcp_abort(now, c).expect("abort");
+                    aborted = true;
+                    return Step::Progress;
+                }
+            }
+            if victim.is_finished() {
+                Step::Done
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("abort");
+        let victim = victim.join().expect("victim");
+        assert_eq!(victim, Err(io::ErrorKind::ConnectionReset));
+        (refused, reset)
+    });
+    resetter.join().expect("resetter");
+    assert_eq!(refused, Some(daytona_core::Error::ConnectionRefused));
+    assert_eq!(reset, Some(daytona_core::Error::ConnectionReset));
+    // The stack's RST (TTL 63) is not counted; the kernel sent none.
+    assert_eq!(pair.kernel_rsts(), 0);
+}
+
+#[test]
+fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
+    if !require_privileges("raw mode concurrent connections") {
+        return;
+    }
+    const N: usize = 500;
+    let pair = Pair::new(53).expect("namespaces");
+    let to = SocketAddrV4::new(pair.peer_addr(), 6010);
+    let l = pair.peer.run(move || {
+        let l = kernel_listener(to);
+        // Room for all of them at once (std listens with 128; an overflow
+        // turns on SYN cookies, and the kernel resets connections whose
+        // later segments fail the cookie check — Linux clients alike).
+        rustix::net::listen(&l, 1024).expect("backlog");
+        l
+    });
+    let acceptor = pair.peer.thread(move || {
+        use std::io::Read;
+        // Accept everything first (the data waits in socket buffers), so
+        // the accept queue never overflows; then read each to EOF.
+        let streams: Vec<_> = (0..N).map(|_| l.accept().expect("accept")).collect();
+        let mut ports = Vec::with_capacity(N);
+        let mut total = 0;
+        for (mut s, from) in streams {
+            ports.push(from.port());
+            let mut data = Vec::new();
+            s.read_to_end(&mut data).expect("read");
+            assert!(data.iter().all(|b| *b == (from.port() % 251) as u8));
+            total += data.len();
+        }
+        (ports, total)
+    });
+    let day_if = pair.day_if.clone();
+    pair.day.run(move || {
+        let link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let clock = Clock::new();
+        let conns: Vec<_> = (0..N)
+            .map(|_| {
+                drv.stack()
+                    .tcp_connect(clock.now(), to, None)
+                    .expect("connect")
+            })
+            .collect();
+        // Each sends 10 kB of a byte derived from its own port, then FIN.
+        let mut left: Vec<usize> = vec![10_000; N];
+        let mut closed = vec![false; N];
+        drive(&mut drv, clock, |s, now| {
+            let mut moved = false;
+            for (i, &c) in conns.iter().enumerate() {
+                if closed[i] {
+                    continue;
+                }
+                let port = s.tcp(c).expect("conn").local().port();
+                let chunk = [(port % 251) as u8; 10_000];
+                match s.tcp_send(now, c, &chunk[..left[i]]) {
+                    Ok(n) => {
+                        left[i] -= n;
+                        moved |= n > 0;
+                    }
+                    Err(daytona_core::Error::WouldBlock) => {}
+                    Err(e) => panic!("send: {e:?}"),
+                }
+                if left[i] == 0 {
+                    s.tcp_close(now, c).expect("close");
+                    closed[i] = true;
+                    moved = true;
+                }
+            }
+            if acceptor.is_finished() {
+                Step::Done
+            } else if moved {
+                Step::Progress
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("connections");
+        let (ports, total) = acceptor.join().expect("acceptor");
+        assert_eq!(total, N * 10_000);
+        assert!(
+            ports.iter().all(|p| (61_000..=65_535).contains(p)),
+            "{ports:?}"
+        );
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), N);
+    });
+    assert_eq!(pair.kernel_rsts(), 0);
+}
+
+#[test]
+fn a_link_dropped_outside_its_namespace_removes_its_table_there() {
+    if !require_privileges("raw mode table removal across namespaces") {
+        return;
+    }
+    let pair = Pair::new(54).expect("namespaces");
+    let day_if = pair.day_if.clone();
+    // Opened in the Daytona-side namespace, handed to this thread (in the
+    // test's own namespace), dropped here.
+    let link = pair.day.run(move || {
+        RawLink::open(RawConfig::new().interface(&day_if).tcp_port(80)).expect("raw link")
+    });
+    let name = link.table_name().expect("a table").to_string();
+    assert!(pair.day_tables().contains(&name));
+    link.close().expect("removed in its namespace");
+    assert!(!pair.day_tables().contains(&name), "table left behind");
+}
+
+/// Sends one ICMP echo request to `dst` from a raw ICMP socket and waits
+/// (at most 5 s, a safety net) for the reply.
+fn kernel_ping(dst: std::net::Ipv4Addr) -> bool {
+    use rustix::net::{ipproto, AddressFamily, RecvFlags, SendFlags, SocketType};
+    let fd = rustix::net::socket(AddressFamily::INET, SocketType::RAW, Some(ipproto::ICMP))
+        .expect("raw ICMP socket");
+    rustix::net::sockopt::set_socket_timeout(
+        &fd,
+        rustix::net::sockopt::Timeout::Recv,
+        Some(std::time::Duration::from_secs(5)),
+    )
+    .expect("timeout");
+    let mut echo = [8u8, 0, 0, 0, 0x12, 0x34, 0, 1, b'd', b'a', b'y', b't'];
+    let c = daytona_wire::checksum::checksum(&echo);
+    echo[2..4].copy_from_slice(&c.to_be_bytes());
+    rustix::net::sendto(&fd, &echo, SendFlags::empty(), &SocketAddrV4::new(dst, 0))
+        .expect("send echo");
+    let mut buf = [0u8; 256];
+    while let Ok((n, _)) = rustix::net::recv(&fd, &mut buf[..], RecvFlags::empty()) {
+        // An IPv4 packet: find the ICMP header after the IP header.
+        let hl = usize::from(buf[0] & 0xf) * 4;
+        let from = std::net::Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15]);
+        if n >= hl + 8 && from == dst && buf[hl] == 0 && buf[hl + 4..hl + 6] == [0x12, 0x34] {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn raw_mode_icmp_errors_reach_the_stack_and_the_kernel_answers_pings() {
+    if !require_privileges("raw mode ICMP") {
+        return;
+    }
+    let pair = Pair::new(56).expect("namespaces");
+    // The kernel peer refuses port 6020 with ICMP port unreachable.
+    pair.peer
+        .nft(
+            "table ip refuse {\n chain input {\n type filter hook input priority 0;\n \
+             tcp dport 6020 reject with icmp type port-unreachable\n }\n}\n",
+        )
+        .expect("reject rule");
+    let to = SocketAddrV4::new(pair.peer_addr(), 6020);
+    let day_addr = pair.day_addr();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let pinger = pair.peer.thread(move || {
+        go_rx.recv().expect("go");
+        kernel_ping(day_addr)
+    });
+    let day_if = pair.day_if.clone();
+    let (err, delivered, echoed, ping_ok) = pair.day.run(move || {
+        let link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
+        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
+        let clock = Clock::new();
+        let c = drv
+            .stack()
+            .tcp_connect(clock.now(), to, None)
+            .expect("connect");
+        let mut err = None;
+        let mut buf = [0u8; 16];
+        drive(&mut drv, clock, |s, now| {
+            match s.tcp_recv(now, c, &mut buf) {
+                Err(daytona_core::Error::WouldBlock) => Step::Idle,
+                Err(e) => {
+                    err = Some(e);
+                    Step::Done
+                }
+                Ok(_) => Step::Progress,
+            }
+        })
+        .expect("an error arrives");
+        // A ping of the shared address is the kernel's to answer: the
+        // filter keeps echo requests from the stack (else two replies).
+        go_tx.send(()).expect("pinger waits");
+        drive(&mut drv, clock, |_, _| {
+            if pinger.is_finished() {
+                Step::Done
+            } else {
+                Step::Idle
+            }
+        })
+        .expect("ping");
+        // The packet socket got any copy of the request before the kernel
+        // answered it: one more round takes it in.
+        drv.poll(clock.now()).expect("poll");
+        let ping_ok = pinger.join().expect("pinger");
+        let c = drv.stack().counters();
+        (err, c.icmp_errors_delivered, c.icmp_echo_replied, ping_ok)
+    });
+    // RFC 1122 §4.2.3.9: port unreachable during the handshake aborts it.
+    assert!(
+        matches!(
+            err,
+            Some(daytona_core::Error::PortUnreachable | daytona_core::Error::ConnectionRefused)
+        ),
+        "{err:?}"
+    );
+    assert!(delivered >= 1);
+    assert!(ping_ok, "the kernel did not answer the ping");
+    assert_eq!(echoed, 0, "the stack answered a ping of the shared address");
+}

@@ -71,6 +71,7 @@ pub struct StackBuilder {
     link_spec: Option<String>,
     secret: Option<[u8; 32]>,
     ephemeral_ports: Option<std::ops::RangeInclusive<u16>>,
+    tso: bool,
 }
 
 impl std::fmt::Debug for StackBuilder {
@@ -118,6 +119,7 @@ impl StackBuilder {
             link_spec: None,
             secret: None,
             ephemeral_ports: None,
+            tso: true,
         }
     }
 
@@ -387,6 +389,14 @@ impl StackBuilder {
         Ok(c)
     }
 
+    /// Whether the stack hands the link TCP super-segments to segment
+    /// (TSO/GSO) when the link offers it (`LinkCaps::max_segment` above the
+    /// MTU). On by default, as Linux uses TSO whenever the device has it.
+    pub fn tso(mut self, on: bool) -> Self {
+        self.tso = on;
+        self
+    }
+
     /// Builds the stack and starts the runtime thread.
     pub fn build(mut self) -> io::Result<Runtime> {
         let link = self.link.take().ok_or_else(|| {
@@ -396,10 +406,8 @@ impl StackBuilder {
         })?;
         let caps = link.caps();
         let mut config = self.stack_config(caps.ethernet, caps.mtu)?;
-        // A link that segments for us (a TAP with vnet_hdr offloads) takes
-        // super-segments up to its `max_segment`: let the stack send them.
-        if config.tso_max.is_none() && caps.max_segment > config.mtu {
-            config.tso_max = Some(caps.max_segment);
+        if self.tso && caps.max_segment > config.mtu {
+            config.tso_max = Some(caps.max_segment.min(65_535));
         }
         let registry = self
             .registry

@@ -112,14 +112,30 @@ impl<L: Link> Driver<L> {
     /// caller's: [`fire_timers`](Self::fire_timers)); returns how many
     /// frames arrived.
     pub fn receive(&mut self, now: Instant) -> io::Result<usize> {
+        self.receive_with_clock(now, || now)
+    }
+
+    /// Like [`receive`](Self::receive), stamping the frames with `clock()`
+    /// read after the link returned them: a frame that reached the link
+    /// after `now` was read must not look older than it is (an RTT sample
+    /// below the path's own delay).
+    pub fn receive_with_clock(
+        &mut self,
+        now: Instant,
+        clock: impl FnOnce() -> Instant,
+    ) -> io::Result<usize> {
         self.rx.clear();
         let n = self.link.recv_batch(now, &mut self.rx)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let at = clock().max(now);
         for (frame, meta) in self.rx.iter_meta() {
             let rx = RxMeta {
                 csum_verified: meta.csum_verified,
                 gso_size: meta.gso_size,
             };
-            self.stack.handle_frame_with(now, frame, rx);
+            self.stack.handle_frame_with(at, frame, rx);
         }
         Ok(n)
     }

@@ -267,15 +267,17 @@ impl Core {
     }
 
     /// Receives one batch and (`fire_timers`) fires due timers.
-    fn receive(&mut self, now: Instant, fire_timers: bool) {
+    fn receive(&mut self, clock: &Clock, now: Instant, fire_timers: bool) {
         let Some(d) = self.driver.as_mut() else {
             return;
         };
-        if let Err(e) = d.receive(now) {
+        if let Err(e) = d.receive_with_clock(now, || clock.now()) {
             self.note_link_error(e);
         }
         if fire_timers {
-            self.fire_timers(now);
+            // The frames may have been stamped later than `now`: time
+            // never goes backwards for the stack.
+            self.fire_timers(clock.now().max(now));
         }
     }
 
@@ -658,7 +660,7 @@ impl Shared {
                 break;
             }
             let now = self.clock.now();
-            core.receive(now, hires);
+            core.receive(&self.clock, now, hires);
             core.after_change(self, now);
             if core.is_ready(interest) || deadline.is_some_and(|d| now >= d) || core.link_dead {
                 break;
@@ -882,13 +884,13 @@ fn stack_thread(shared: &Shared) {
             core.armed = None;
         }
         let now = shared.clock.now();
-        core.receive(now, false);
+        core.receive(&shared.clock, now, false);
         // Hires: timers fire whenever due. Jiffies: only on the tick (the
         // timerfd is armed on tick boundaries), or for a link without fd.
         let fire =
             timer || fallback.is_some() || shared.opts.timer_mode == TimerMode::HighResolution;
         if fire {
-            core.fire_timers(now);
+            core.fire_timers(shared.clock.now().max(now));
         }
         core.after_change(shared, now);
     }
@@ -965,7 +967,7 @@ fn shutdown_in_thread<'a>(shared: &'a Shared, mut core: MutexGuard<'a, Core>) {
                 }
                 core = shared.lock();
                 let now = shared.clock.now();
-                core.receive(now, true);
+                core.receive(&shared.clock, now, true);
                 core.after_change(shared, now);
             }
             let now = shared.clock.now();

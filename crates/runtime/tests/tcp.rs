@@ -469,3 +469,32 @@ fn timers_fire_while_another_thread_drives_the_link() {
     assert_eq!(r.unwrap_err().kind(), ErrorKind::NotConnected);
     drop(u);
 }
+
+#[test]
+fn a_blocked_reader_wakes_when_another_thread_acts() {
+    let (a, b) = pair();
+    let (c, _s) = connected(&a, &b, 80);
+    // shutdown(Read) from a second thread wakes the blocked reader (EOF).
+    let c2 = c.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4];
+        (&c2).read(&mut buf).map_err(|e| e.kind())
+    });
+    while a.blocked() < 1 {
+        std::thread::yield_now();
+    }
+    c.shutdown(Shutdown::Read).unwrap();
+    assert_eq!(reader.join().unwrap(), Ok(0));
+    // abort() from a second thread wakes a blocked reader with an error.
+    let (d, _s2) = connected(&a, &b, 81);
+    let d2 = d.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4];
+        (&d2).read(&mut buf).map_err(|e| e.kind())
+    });
+    while a.blocked() < 1 {
+        std::thread::yield_now();
+    }
+    d.abort().unwrap();
+    assert_eq!(reader.join().unwrap(), Err(ErrorKind::NotConnected));
+}

@@ -5,11 +5,14 @@
 //!
 //! ```sh
 //! cargo run --release -p daytona-link --example tap_goodput -- \
-//!     [--bytes 1000MB] [--mtu 1500] [--runs 3] [--hash]
+//!     [--bytes 1000MB] [--mtu 1500] [--runs 3] [--hash] \
+//!     [--direction to-daytona|to-kernel|both] [--offloads on|off|both] [--no-veth]
 //! ```
 //!
 //! Each cell is the best of `--runs` transfers (first byte to the
-//! receiver's end of stream). `--hash` also checks every transfer byte for
+//! receiver's end of stream); the CPU column is the least CPU time (user +
+//! system) the thread running the Daytona stack spent per byte, which
+//! varies less than goodput on a busy machine. `--hash` also checks every transfer byte for
 //! byte (costs sender and receiver CPU).
 
 #[path = "../tests/kernel/mod.rs"]
@@ -28,6 +31,9 @@ struct Args {
     mtu: usize,
     runs: usize,
     hash: bool,
+    directions: Vec<Direction>,
+    offloads: Vec<bool>,
+    veth: bool,
 }
 
 fn parse_bytes(s: &str) -> Option<u64> {
@@ -50,6 +56,9 @@ fn parse_args() -> Result<Args, String> {
         mtu: 1500,
         runs: 3,
         hash: false,
+        directions: vec![Direction::KernelToDaytona, Direction::DaytonaToKernel],
+        offloads: vec![true, false],
+        veth: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -78,9 +87,30 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or(format!("--runs {v}: expected a positive count"))?;
             }
             "--hash" => a.hash = true,
+            "--direction" => {
+                let v = value("--direction")?;
+                a.directions = match v.as_str() {
+                    "to-daytona" => vec![Direction::KernelToDaytona],
+                    "to-kernel" => vec![Direction::DaytonaToKernel],
+                    "both" => vec![Direction::KernelToDaytona, Direction::DaytonaToKernel],
+                    _ => return Err(format!("--direction {v}: to-daytona, to-kernel or both")),
+                };
+            }
+            "--offloads" => {
+                let v = value("--offloads")?;
+                a.offloads = match v.as_str() {
+                    "on" => vec![true],
+                    "off" => vec![false],
+                    "both" => vec![true, false],
+                    _ => return Err(format!("--offloads {v}: on, off or both")),
+                };
+            }
+            "--no-veth" => a.veth = false,
             "-h" | "--help" => {
                 return Err(
-                    "usage: tap_goodput [--bytes 1000MB] [--mtu 1500] [--runs 3] [--hash]".into(),
+                    "usage: tap_goodput [--bytes 1000MB] [--mtu 1500] [--runs 3] [--hash] \
+                     [--direction to-daytona|to-kernel|both] [--offloads on|off|both] [--no-veth]"
+                        .into(),
                 )
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
@@ -161,11 +191,26 @@ fn main() -> ExitCode {
         if args.hash { ", hashed" } else { "" }
     );
     println!();
-    println!("| path                      | offloads | MB/s    | Gbit/s |");
-    println!("|---------------------------|----------|---------|--------|");
-    for dir in [Direction::KernelToDaytona, Direction::DaytonaToKernel] {
-        for offloads in [true, false] {
+    // The reference first, so every row can be read against it.
+    let mut veth: Option<f64> = None;
+    if args.veth {
+        for _ in 0..args.runs {
+            match kernel_to_kernel(args.bytes, args.mtu) {
+                Ok(g) => veth = Some(veth.map_or(g, |b: f64| b.max(g))),
+                Err(e) => {
+                    eprintln!("tap_goodput: kernel → kernel: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    }
+    println!("| path                      | offloads | MB/s    | Gbit/s | vs veth | Daytona CPU ns/byte |");
+    println!("|---------------------------|----------|---------|--------|---------|---------------------|");
+    let vs = |g: f64| veth.map_or("-".to_string(), |v| format!("{:.0}%", 100.0 * g / v));
+    for &dir in &args.directions {
+        for &offloads in &args.offloads {
             let mut best: Option<f64> = None;
+            let mut cpu: Option<f64> = None;
             for i in 0..args.runs {
                 let r = Run {
                     offloads,
@@ -179,6 +224,8 @@ fn main() -> ExitCode {
                     Ok(o) if o.received.0 == args.bytes && (!args.hash || o.received == o.sent) => {
                         let g = o.goodput_mbytes();
                         best = Some(best.map_or(g, |b: f64| b.max(g)));
+                        let c = o.daytona_ns_per_byte();
+                        cpu = Some(cpu.map_or(c, |b: f64| b.min(c)));
                     }
                     Ok(o) => {
                         eprintln!(
@@ -199,28 +246,23 @@ fn main() -> ExitCode {
             };
             let g = best.unwrap_or(0.0);
             println!(
-                "| {name:<25} | {:<8} | {g:>7.0} | {:>6.2} |",
+                "| {name:<25} | {:<8} | {g:>7.0} | {:>6.2} | {:>7} | {:>19.3} |",
                 if offloads { "on" } else { "off" },
-                g * 8.0 / 1000.0
+                g * 8.0 / 1000.0,
+                vs(g),
+                cpu.unwrap_or(0.0)
             );
         }
     }
-    let mut best: Option<f64> = None;
-    for _ in 0..args.runs {
-        match kernel_to_kernel(args.bytes, args.mtu) {
-            Ok(g) => best = Some(best.map_or(g, |b: f64| b.max(g))),
-            Err(e) => {
-                eprintln!("tap_goodput: kernel → kernel: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
+    if let Some(g) = veth {
+        println!(
+            "| {:<25} | {:<8} | {g:>7.0} | {:>6.2} | {:>7} | {:>19} |",
+            "kernel → kernel (veth)",
+            "-",
+            g * 8.0 / 1000.0,
+            "100%",
+            "-"
+        );
     }
-    let g = best.unwrap_or(0.0);
-    println!(
-        "| {:<25} | {:<8} | {g:>7.0} | {:>6.2} |",
-        "kernel → kernel (veth)",
-        "(veth)",
-        g * 8.0 / 1000.0
-    );
     ExitCode::SUCCESS
 }

@@ -87,7 +87,13 @@ pub fn complete_checksum(frame: &mut [u8], partial: CsumPartial) -> bool {
         return false;
     }
     let sum = checksum::sum(&frame[start..]);
-    frame[field..field + 2].copy_from_slice(&(!sum).to_be_bytes());
+    // Linux skb_checksum_help: a computed zero is sent as all ones (the
+    // same value in one's complement; RFC 768 requires it for UDP).
+    let c = match !sum {
+        0 => 0xffff,
+        c => c,
+    };
+    frame[field..field + 2].copy_from_slice(&c.to_be_bytes());
     true
 }
 
@@ -114,12 +120,13 @@ pub fn segment(frame: &[u8], meta: FrameMeta, ethernet: bool, out: &mut Batch) -
     let layout = tcp_layout(frame, ethernet);
     let mss = usize::from(meta.gso_size.unwrap_or(0));
     let Some(layout) = layout.filter(|l| mss > 0 && frame.len() - l.payload > mss) else {
-        let _ = out.fill_with(|f| {
-            f.extend_from_slice(frame);
+        let _ = out.fill_with(frame.len(), |f| {
+            let f = &mut f[..frame.len()];
+            f.copy_from_slice(frame);
             if let Some(p) = meta.csum_partial {
                 complete_checksum(f, p);
             }
-            Ok::<_, ()>(Some(FrameMeta::default()))
+            Ok::<_, ()>(Some((frame.len(), FrameMeta::default())))
         });
         return 1;
     };
@@ -135,11 +142,13 @@ pub fn segment(frame: &[u8], meta: FrameMeta, ethernet: bool, out: &mut Batch) -
     let flags = frame[layout.tcp + 13];
     let count = payload.len().div_ceil(mss);
     for (i, chunk) in payload.chunks(mss).enumerate() {
-        let _ = out.fill_with(|f| {
-            f.extend_from_slice(headers);
-            f.extend_from_slice(chunk);
+        let len = headers.len() + chunk.len();
+        let _ = out.fill_with(len, |f| {
+            let f = &mut f[..len];
+            f[..headers.len()].copy_from_slice(headers);
+            f[headers.len()..].copy_from_slice(chunk);
             cut(f, layout, i, count, mss, seq0, id0, flags);
-            Ok::<_, ()>(Some(FrameMeta::default()))
+            Ok::<_, ()>(Some((len, FrameMeta::default())))
         });
     }
     count
@@ -269,5 +278,56 @@ pub(crate) mod tests {
         assert_eq!(segment(&small, meta, false, &mut out), 1);
         assert_eq!(segment(b"garbage", meta, true, &mut out), 1);
         assert_eq!(out.iter().collect::<Vec<_>>(), vec![&small[..], b"garbage"]);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::tests::{tcp_checksum_ok, tcp_frame};
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes from a link never panic, whatever the metadata.
+        #[test]
+        fn segment_never_panics(
+            frame in proptest::collection::vec(any::<u8>(), 0..3000),
+            gso in proptest::option::of(any::<u16>()),
+            start in any::<u16>(),
+            offset in any::<u16>(),
+            ethernet in any::<bool>(),
+        ) {
+            let meta = FrameMeta {
+                gso_size: gso,
+                csum_verified: true,
+                csum_partial: Some(CsumPartial { start, offset }),
+            };
+            let mut out = Batch::new();
+            let n = segment(&frame, meta, ethernet, &mut out);
+            prop_assert_eq!(n, out.len());
+        }
+
+        /// Valid super-segments are cut into valid packets carrying the
+        /// same bytes, none longer than the segment size.
+        #[test]
+        fn segments_carry_the_payload(
+            len in 0usize..20_000,
+            mss in 1u16..3000,
+            ethernet in any::<bool>(),
+        ) {
+            let big = tcp_frame(ethernet, len, 0x18);
+            let l = tcp_layout(&big, ethernet).unwrap();
+            let meta = FrameMeta { gso_size: Some(mss), ..FrameMeta::default() };
+            let mut out = Batch::new();
+            segment(&big, meta, ethernet, &mut out);
+            let mut payload = Vec::new();
+            for f in out.iter() {
+                let fl = tcp_layout(f, ethernet).unwrap();
+                prop_assert!(f.len() - fl.payload <= usize::from(mss));
+                prop_assert!(tcp_checksum_ok(f, fl));
+                payload.extend_from_slice(&f[fl.payload..]);
+            }
+            prop_assert_eq!(&payload[..], &big[l.payload..]);
+        }
     }
 }

@@ -85,9 +85,14 @@ pub struct CsumPartial {
 
 /// A batch of frames in reusable buffers: no allocation per frame once the
 /// batch has grown to its working size. Each frame carries a [`FrameMeta`].
+///
+/// A slot's buffer keeps its size between uses (a frame is a prefix of
+/// it), so links and drivers can write frames in place with
+/// [`Batch::fill_with`] without clearing or zeroing memory.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
     metas: Vec<FrameMeta>,
     len: usize,
 }
@@ -116,55 +121,62 @@ impl Batch {
 
     /// Appends a copy of `frame` with its metadata.
     pub fn push_with(&mut self, frame: &[u8], meta: FrameMeta) {
-        let b = self.next_buf();
-        b.extend_from_slice(frame);
-        self.commit(meta);
+        let b = self.slot(frame.len());
+        b[..frame.len()].copy_from_slice(frame);
+        self.commit(frame.len(), meta);
     }
 
-    /// For links that read straight into the batch: lends the next
-    /// reusable buffer (empty, with its old capacity) to `fill`, which
-    /// writes one frame into it and returns its metadata — or `None` to
-    /// leave the batch unchanged. Returns whether a frame was added.
+    /// Writes a frame in place: lends the next slot's buffer (at least
+    /// `max_len` bytes, contents unspecified) to `fill`, which writes one
+    /// frame at its start and returns the frame's length and metadata — or
+    /// `None` to leave the batch unchanged. Returns whether a frame was
+    /// added. The buffer is allocated (and zeroed) once, when the slot
+    /// first needs that size.
     pub fn fill_with<E>(
         &mut self,
-        fill: impl FnOnce(&mut Vec<u8>) -> Result<Option<FrameMeta>, E>,
+        max_len: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<Option<(usize, FrameMeta)>, E>,
     ) -> Result<bool, E> {
-        let b = self.next_buf();
+        let b = self.slot(max_len);
         match fill(b)? {
-            Some(meta) => {
-                self.commit(meta);
+            Some((n, meta)) => {
+                self.commit(n.min(max_len), meta);
                 Ok(true)
             }
             None => Ok(false),
         }
     }
 
-    fn next_buf(&mut self) -> &mut Vec<u8> {
+    fn slot(&mut self, min_len: usize) -> &mut [u8] {
         if self.len == self.bufs.len() {
             self.bufs.push(Vec::new());
+            self.lens.push(0);
             self.metas.push(FrameMeta::default());
         }
         let b = &mut self.bufs[self.len];
-        b.clear();
+        if b.len() < min_len {
+            b.resize(min_len, 0);
+        }
         b
     }
 
-    fn commit(&mut self, meta: FrameMeta) {
+    fn commit(&mut self, len: usize, meta: FrameMeta) {
+        self.lens[self.len] = len;
         self.metas[self.len] = meta;
         self.len += 1;
     }
 
     /// The frames, without their metadata.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.bufs[..self.len].iter().map(|b| b.as_slice())
+        self.bufs[..self.len]
+            .iter()
+            .zip(&self.lens[..self.len])
+            .map(|(b, n)| &b[..*n])
     }
 
     /// The frames with their metadata.
     pub fn iter_meta(&self) -> impl Iterator<Item = (&[u8], FrameMeta)> {
-        self.bufs[..self.len]
-            .iter()
-            .zip(&self.metas[..self.len])
-            .map(|(b, m)| (b.as_slice(), *m))
+        self.iter().zip(self.metas[..self.len].iter().copied())
     }
 }
 
@@ -430,7 +442,7 @@ mod tests {
         b.push(b"again");
         b.push(b"plain");
         assert!(b.iter_meta().all(|(_, m)| m == FrameMeta::default()));
-        let added = b.fill_with(|_| Ok::<_, ()>(None)).unwrap();
+        let added = b.fill_with(100, |_| Ok::<_, ()>(None)).unwrap();
         assert!(!added);
         assert_eq!(b.len(), 2);
     }

@@ -25,7 +25,7 @@
 #![allow(unsafe_code)]
 
 use crate::{gso, Batch, CsumPartial, FrameMeta, Link, LinkCaps};
-use daytona_core::stack::EthernetAddress;
+use daytona_core::stack::{EthernetAddress, StackConfig};
 use daytona_core::time::Instant;
 use std::ffi::CString;
 use std::io;
@@ -39,6 +39,8 @@ const VIRTIO_NET_HDR_F_DATA_VALID: u8 = 2;
 const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
 const VIRTIO_NET_HDR_GSO_TCPV4: u8 = 1;
 const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
+/// The CWR flag in the TCP header's flags byte.
+const TCP_CWR: u8 = 0x80;
 /// Offset of the checksum field in the TCP header.
 const TCP_CSUM_OFFSET: usize = 16;
 /// Largest IP packet a super-segment may be (IPv4 total length).
@@ -366,6 +368,21 @@ impl TapLink {
         })
     }
 
+    /// A stack configuration for this link at `addr/prefix_len`: the
+    /// medium (with [`TapLink::mac`] on a TAP), the MTU, and with offloads
+    /// in effect TCP segmentation offload up to 64 KiB (`tso_max`).
+    pub fn stack_config(&self, addr: std::net::Ipv4Addr, prefix_len: u8) -> StackConfig {
+        let mut c = match self.mode {
+            TapMode::Tap => StackConfig::ethernet(self.mac, addr, prefix_len),
+            TapMode::Tun => StackConfig::ip(addr, prefix_len),
+        };
+        c.mtu = self.mtu;
+        if self.offloads {
+            c.tso_max = Some(MAX_IP_PACKET);
+        }
+        c
+    }
+
     /// The interface's name (as the kernel gave it).
     pub fn name(&self) -> &str {
         &self.name
@@ -402,24 +419,22 @@ impl TapLink {
     }
 
     /// Reads one frame into `buf`; `Ok(None)` when nothing is waiting.
-    fn read_one(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<FrameMeta>> {
+    fn read_one(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, FrameMeta)>> {
         loop {
-            buf.clear();
-            buf.reserve(self.rx_cap);
             let mut hdr = [0u8; VNET_HDR_LEN];
+            let h = if self.vnet_hdr { VNET_HDR_LEN } else { 0 };
             let mut iov = [
                 libc::iovec {
                     iov_base: hdr.as_mut_ptr().cast(),
-                    iov_len: if self.vnet_hdr { VNET_HDR_LEN } else { 0 },
+                    iov_len: h,
                 },
                 libc::iovec {
                     iov_base: buf.as_mut_ptr().cast(),
-                    iov_len: buf.capacity(),
+                    iov_len: buf.len(),
                 },
             ];
             // SAFETY: both iovecs point to writable memory of the stated
-            // lengths (`hdr`, and `buf`'s spare capacity) that outlives the
-            // call.
+            // lengths (`hdr` and `buf`) that outlives the call.
             let n = unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_mut_ptr(), 2) };
             if n < 0 {
                 let e = io::Error::last_os_error();
@@ -433,22 +448,18 @@ impl TapLink {
                 };
             }
             let n = n as usize;
-            let h = if self.vnet_hdr { VNET_HDR_LEN } else { 0 };
             if n < h {
                 self.stats.rx_dropped += 1;
                 continue;
             }
-            let len = (n - h).min(buf.capacity());
-            // SAFETY: the kernel wrote `n - h` bytes into `buf`'s capacity
-            // (and never more than the iovec's length).
-            unsafe { buf.set_len(len) };
+            let len = (n - h).min(buf.len());
             self.stats.rx_frames += 1;
             self.stats.rx_bytes += len as u64;
             if !self.vnet_hdr {
-                return Ok(Some(FrameMeta::default()));
+                return Ok(Some((len, FrameMeta::default())));
             }
             match self.parse_vnet_hdr(&hdr, len) {
-                Some(meta) => return Ok(Some(meta)),
+                Some(meta) => return Ok(Some((len, meta))),
                 None => {
                     self.stats.rx_dropped += 1;
                     continue;
@@ -494,25 +505,13 @@ impl TapLink {
 
     /// Writes one frame; false when the kernel refused it (counted).
     fn write_one(&mut self, frame: &[u8], meta: FrameMeta) -> io::Result<bool> {
-        let mut hdr = [0u8; VNET_HDR_LEN];
-        let mut partial = [0u8; 2];
-        let mut split = None;
-        if let Some(gso_size) = meta.gso_size {
-            if let Some(l) = gso::tcp_layout(frame, self.ethernet()) {
-                // virtio 1.x §5.1.6.2: GSO with the checksum left to the
-                // device; the field holds the pseudo-header sum (Linux
-                // `__tcp_v4_send_check`, which its `tcp4_gso_segment`
-                // expects).
-                hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-                hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
-                hdr[2..4].copy_from_slice(&(l.payload as u16).to_le_bytes());
-                hdr[4..6].copy_from_slice(&gso_size.to_le_bytes());
-                hdr[6..8].copy_from_slice(&(l.tcp as u16).to_le_bytes());
-                hdr[8..10].copy_from_slice(&(TCP_CSUM_OFFSET as u16).to_le_bytes());
-                partial = gso::tcp_pseudo_sum(frame, l).to_be_bytes();
-                split = Some(l.tcp + TCP_CSUM_OFFSET);
-            }
-        }
+        let (hdr, partial, split) = match meta.gso_size {
+            Some(gso_size) => match gso_header(frame, self.ethernet(), gso_size) {
+                Some(g) => (g.hdr, g.partial, Some(g.csum_at)),
+                None => ([0; VNET_HDR_LEN], [0; 2], None),
+            },
+            None => ([0; VNET_HDR_LEN], [0; 2], None),
+        };
         let iov = |p: *const u8, len: usize| libc::iovec {
             iov_base: p as *mut libc::c_void,
             iov_len: len,
@@ -572,6 +571,42 @@ impl TapLink {
     }
 }
 
+/// How a TCP super-segment goes to the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GsoHeader {
+    hdr: [u8; VNET_HDR_LEN],
+    /// The checksum field's value: the pseudo-header sum.
+    partial: [u8; 2],
+    /// Offset of the checksum field in the frame.
+    csum_at: usize,
+}
+
+/// The virtio_net_hdr of a TCP/IPv4 super-segment; `None` when the frame
+/// is not one (it then goes out as it is).
+fn gso_header(frame: &[u8], ethernet: bool, gso_size: u16) -> Option<GsoHeader> {
+    let l = gso::tcp_layout(frame, ethernet)?;
+    let mut hdr = [0u8; VNET_HDR_LEN];
+    // virtio 1.x §5.1.6.2: GSO with the checksum left to the device; the
+    // field holds the pseudo-header sum (Linux `__tcp_v4_send_check`,
+    // which its `tcp4_gso_segment` expects).
+    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+    // A super-segment with CWR set (RFC 3168 §6.1.2) is marked ECN, so
+    // CWR goes on the first segment only.
+    if frame[l.tcp + 13] & TCP_CWR != 0 {
+        hdr[1] |= VIRTIO_NET_HDR_GSO_ECN;
+    }
+    hdr[2..4].copy_from_slice(&(l.payload as u16).to_le_bytes());
+    hdr[4..6].copy_from_slice(&gso_size.to_le_bytes());
+    hdr[6..8].copy_from_slice(&(l.tcp as u16).to_le_bytes());
+    hdr[8..10].copy_from_slice(&(TCP_CSUM_OFFSET as u16).to_le_bytes());
+    Some(GsoHeader {
+        hdr,
+        partial: gso::tcp_pseudo_sum(frame, l).to_be_bytes(),
+        csum_at: l.tcp + TCP_CSUM_OFFSET,
+    })
+}
+
 /// Sets the MTU and brings the interface up (through an `AF_INET` socket
 /// in the current network namespace).
 fn configure_interface(name: &str, mtu: usize, up: bool) -> io::Result<()> {
@@ -627,7 +662,8 @@ impl Link for TapLink {
     fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
         let mut n = 0;
         while n < self.batch {
-            let added = batch.fill_with(|buf| self.read_one(buf))?;
+            let cap = self.rx_cap;
+            let added = batch.fill_with(cap, |buf| self.read_one(buf))?;
             if !added {
                 break;
             }
@@ -682,6 +718,38 @@ mod tests {
         assert!(e.to_string().contains("15 bytes"), "{e}");
         let e = TapConfig::default().mtu(40).open().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn super_segments_get_a_gso_header() {
+        use crate::gso::tests::tcp_frame;
+        let f = tcp_frame(true, 5000, 0x10 | TCP_CWR);
+        let g = gso_header(&f, true, 1448).expect("a TCP super-segment");
+        let h = g.hdr;
+        assert_eq!(h[0], VIRTIO_NET_HDR_F_NEEDS_CSUM);
+        assert_eq!(h[1], VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN);
+        // Ethernet 14 + IPv4 20 + TCP 32 (with timestamps).
+        assert_eq!(u16::from_le_bytes([h[2], h[3]]), 66, "hdr_len");
+        assert_eq!(u16::from_le_bytes([h[4], h[5]]), 1448, "gso_size");
+        assert_eq!(u16::from_le_bytes([h[6], h[7]]), 34, "csum_start");
+        assert_eq!(u16::from_le_bytes([h[8], h[9]]), 16, "csum_offset");
+        assert_eq!(g.csum_at, 50);
+        // The kernel completes the checksum from the partial one: doing so
+        // here gives the stack's full checksum back.
+        let mut done = f.clone();
+        done[50..52].copy_from_slice(&g.partial);
+        let p = CsumPartial {
+            start: 34,
+            offset: 16,
+        };
+        assert!(gso::complete_checksum(&mut done, p));
+        assert_eq!(done, f);
+        let plain = tcp_frame(false, 5000, 0x10);
+        assert_eq!(
+            gso_header(&plain, false, 1448).unwrap().hdr[1],
+            VIRTIO_NET_HDR_GSO_TCPV4
+        );
+        assert_eq!(gso_header(b"not tcp", true, 1448), None);
     }
 
     #[test]

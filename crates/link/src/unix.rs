@@ -4,19 +4,21 @@
 //!
 //! Each IP packet is one seqpacket message, so packet boundaries survive.
 //! Both ends are non-blocking; the runtime waits on [`Link::wait_fd`].
-//! Built on `rustix`'s safe socket calls: no `unsafe` here.
+//! Batches move with one `recvmmsg` / `sendmmsg` each (the only `unsafe`
+//! here); the socket itself comes from `rustix`'s safe calls.
+#![allow(unsafe_code)]
 
 use crate::{Batch, Link, LinkCaps};
 use daytona_core::time::{Duration, Instant};
-use rustix::net::{
-    recv, send, socketpair, sockopt, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType,
-};
+use rustix::net::{socketpair, sockopt, AddressFamily, SocketFlags, SocketType};
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-/// Frames read per `recv_batch` call at most.
+/// Frames read per `recv_batch` call (one `recvmmsg`) at most.
 const RECV_BATCH: usize = 64;
+/// Frames per `sendmmsg`.
+const SEND_BATCH: usize = 64;
 /// Frames held while the socket's send buffer is full, at most; beyond it
 /// frames are dropped (and counted), like a full transmit queue.
 const BACKLOG_LIMIT: usize = 4096;
@@ -41,7 +43,9 @@ pub struct SocketPairStats {
 pub struct SocketPairLink {
     fd: OwnedFd,
     caps: LinkCaps,
-    rx_buf: Vec<u8>,
+    /// One receive buffer per message of a `recvmmsg` (MTU + 1, to see
+    /// oversized messages as truncated).
+    rx_bufs: Vec<Vec<u8>>,
     backlog: VecDeque<Vec<u8>>,
     pool: Vec<Vec<u8>>,
     last_now: Instant,
@@ -83,7 +87,7 @@ impl SocketPairLink {
                 max_segment: mtu,
                 rx_checksum_verified: false,
             },
-            rx_buf: vec![0u8; mtu + 1],
+            rx_bufs: (0..RECV_BATCH).map(|_| vec![0u8; mtu + 1]).collect(),
             backlog: VecDeque::new(),
             pool: Vec::new(),
             last_now: Instant::ZERO,
@@ -97,16 +101,22 @@ impl SocketPairLink {
 
     /// Sends held frames until the socket is full again.
     fn flush_backlog(&mut self) -> io::Result<()> {
-        while let Some(frame) = self.backlog.front() {
-            match send(&self.fd, frame, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
-                Ok(_) => {
-                    self.stats.frames_sent += 1;
-                    if let Some(f) = self.backlog.pop_front() {
-                        self.pool.push(f);
-                    }
+        while !self.backlog.is_empty() {
+            let mut chunk: [&[u8]; SEND_BATCH] = [&[]; SEND_BATCH];
+            let mut n = 0;
+            for (slot, f) in chunk.iter_mut().zip(self.backlog.iter()) {
+                *slot = f;
+                n += 1;
+            }
+            let sent = send_many(self.fd.as_fd(), &chunk[..n])?;
+            self.stats.frames_sent += sent as u64;
+            for _ in 0..sent {
+                if let Some(f) = self.backlog.pop_front() {
+                    self.pool.push(f);
                 }
-                Err(rustix::io::Errno::AGAIN) => break,
-                Err(e) => return Err(e.into()),
+            }
+            if sent < n {
+                break;
             }
         }
         Ok(())
@@ -132,43 +142,42 @@ impl Link for SocketPairLink {
     fn recv_batch(&mut self, now: Instant, batch: &mut Batch) -> io::Result<usize> {
         self.last_now = now;
         self.flush_backlog()?;
-        let mut n = 0;
-        while n < RECV_BATCH {
-            match recv(&self.fd, &mut self.rx_buf[..], RecvFlags::DONTWAIT) {
-                Ok((_, len)) if len > self.caps.mtu => self.stats.rx_oversized += 1,
-                // A zero-length message carries nothing (and the peer
-                // closing looks the same on a seqpacket socket).
-                Ok((_, 0)) => break,
-                Ok((_, len)) => {
-                    batch.push(&self.rx_buf[..len]);
-                    self.stats.frames_received += 1;
-                    n += 1;
-                }
-                Err(rustix::io::Errno::AGAIN) => break,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let mtu = self.caps.mtu;
+        let (n, oversized) = recv_many(self.fd.as_fd(), &mut self.rx_bufs, mtu, batch)?;
+        self.stats.frames_received += n as u64;
+        self.stats.rx_oversized += oversized as u64;
         Ok(n)
     }
 
     fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
         self.last_now = now;
+        if let Some(f) = batch.iter().find(|f| f.len() > self.caps.mtu) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("frame of {} bytes larger than the MTU", f.len()),
+            ));
+        }
         self.flush_backlog()?;
-        for frame in batch.iter() {
-            if frame.len() > self.caps.mtu {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "frame larger than the MTU",
-                ));
+        let mut frames = batch.iter();
+        loop {
+            let mut chunk: [&[u8]; SEND_BATCH] = [&[]; SEND_BATCH];
+            let mut n = 0;
+            for (slot, f) in chunk.iter_mut().zip(frames.by_ref()) {
+                *slot = f;
+                n += 1;
             }
-            if !self.backlog.is_empty() {
-                self.hold(frame);
-                continue;
+            if n == 0 {
+                break;
             }
-            match send(&self.fd, frame, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
-                Ok(_) => self.stats.frames_sent += 1,
-                Err(rustix::io::Errno::AGAIN) => self.hold(frame),
-                Err(e) => return Err(e.into()),
+            // Behind a backlog, frames queue up in order.
+            let sent = if self.backlog.is_empty() {
+                send_many(self.fd.as_fd(), &chunk[..n])?
+            } else {
+                0
+            };
+            self.stats.frames_sent += sent as u64;
+            for f in &chunk[sent..n] {
+                self.hold(f);
             }
         }
         Ok(batch.len())
@@ -181,6 +190,98 @@ impl Link for SocketPairLink {
     fn wait_fd(&self) -> Option<RawFd> {
         Some(self.fd.as_raw_fd())
     }
+}
+
+/// One `recvmmsg` of up to `bufs.len()` messages (non-blocking); appends
+/// each to `batch`. Returns (messages appended, oversized ones dropped).
+fn recv_many(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [Vec<u8>],
+    mtu: usize,
+    batch: &mut Batch,
+) -> io::Result<(usize, usize)> {
+    let count = bufs.len().min(RECV_BATCH);
+    // SAFETY: plain C structs, for which all-zero is a valid value.
+    let mut iov: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
+    for i in 0..count {
+        iov[i].iov_base = bufs[i].as_mut_ptr() as *mut libc::c_void;
+        iov[i].iov_len = bufs[i].len();
+        msgs[i].msg_hdr.msg_iov = &mut iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: each of the first `count` headers points at one live iovec,
+    // which points at a live buffer of the stated length; `iov`, `msgs` and
+    // `bufs` outlive the call; no address or control buffers are given.
+    let n = unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            count as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok((0, 0)),
+            _ => Err(e),
+        };
+    }
+    let (mut got, mut oversized) = (0, 0);
+    for (m, buf) in msgs.iter().zip(bufs.iter()).take(n as usize) {
+        let len = m.msg_len as usize;
+        if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len > mtu {
+            oversized += 1;
+        } else if len > 0 {
+            // (A zero-length message carries nothing; the peer closing
+            // looks the same on a seqpacket socket.)
+            batch.push(&buf[..len]);
+            got += 1;
+        }
+    }
+    Ok((got, oversized))
+}
+
+/// One `sendmmsg` of `frames` (non-blocking); returns how many the kernel
+/// took (0 when the socket is full).
+fn send_many(fd: BorrowedFd<'_>, frames: &[&[u8]]) -> io::Result<usize> {
+    let count = frames.len().min(SEND_BATCH);
+    if count == 0 {
+        return Ok(0);
+    }
+    // SAFETY: plain C structs, for which all-zero is a valid value.
+    let mut iov: [libc::iovec; SEND_BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
+    for i in 0..count {
+        // The kernel only reads through this pointer (sendmmsg).
+        iov[i].iov_base = frames[i].as_ptr() as *mut libc::c_void;
+        iov[i].iov_len = frames[i].len();
+        msgs[i].msg_hdr.msg_iov = &mut iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: each of the first `count` headers points at one live iovec
+    // describing a live frame; `iov`, `msgs` and `frames` outlive the call;
+    // no address (the socket is connected) or control data.
+    let n = unsafe {
+        libc::sendmmsg(
+            fd.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            count as libc::c_uint,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            _ => Err(e),
+        };
+    }
+    Ok(n as usize)
 }
 
 #[cfg(test)]

@@ -266,6 +266,42 @@ fn kernel_side_loss_with_nftables_daytona_to_kernel() {
 }
 
 #[test]
+fn kernel_side_loss_with_nftables_kernel_to_daytona_via_a_router() {
+    // The kernel's own drops are not loss (see kernel/mod.rs); one hop
+    // away, a router namespace's forward hook drops the kernel's data as
+    // a wire would.
+    for (offloads, percent) in [(false, 1), (true, 3)] {
+        let r = Run {
+            offloads,
+            kernel_router: true,
+            kernel_per_packet: !offloads,
+            kernel_forward: vec![
+                format!("numgen random mod 100 < {percent} counter drop"),
+                "numgen random mod 100 < 2 counter dup to 198.18.1.2 device \"{dev}\"".into(),
+            ],
+            ..Run::new(Direction::KernelToDaytona, 20 * MB)
+        };
+        let Some(o) = transfer(
+            "kernel_side_loss_with_nftables_kernel_to_daytona_via_a_router",
+            r,
+        ) else {
+            return;
+        };
+        assert!(
+            o.rule_hits.len() == 2 && o.rule_hits.iter().all(|n| *n > 0),
+            "{:?}",
+            o.rule_hits
+        );
+        assert!(o.kernel.total_retrans > 0, "the kernel repaired the losses");
+        assert!(
+            o.kernel.dsack_dups > 0,
+            "Daytona reported duplicates: {:?}",
+            o.kernel
+        );
+    }
+}
+
+#[test]
 fn kernel_side_duplication_with_nftables_kernel_to_daytona() {
     for (offloads, percent) in [(false, 2), (true, 3)] {
         let r = Run {

@@ -70,6 +70,7 @@ pub struct StackBuilder {
     link: Option<Box<dyn Link + Send>>,
     link_spec: Option<String>,
     secret: Option<[u8; 32]>,
+    tso: bool,
 }
 
 impl std::fmt::Debug for StackBuilder {
@@ -116,6 +117,7 @@ impl StackBuilder {
             link: None,
             link_spec: None,
             secret: None,
+            tso: true,
         }
     }
 
@@ -373,6 +375,14 @@ impl StackBuilder {
         Ok(c)
     }
 
+    /// Whether the stack hands the link TCP super-segments to segment
+    /// (TSO/GSO) when the link offers it (`LinkCaps::max_segment` above the
+    /// MTU). On by default, as Linux uses TSO whenever the device has it.
+    pub fn tso(mut self, on: bool) -> Self {
+        self.tso = on;
+        self
+    }
+
     /// Builds the stack and starts the runtime thread.
     pub fn build(mut self) -> io::Result<Runtime> {
         let link = self.link.take().ok_or_else(|| {
@@ -381,7 +391,10 @@ impl StackBuilder {
             )
         })?;
         let caps = link.caps();
-        let config = self.stack_config(caps.ethernet, caps.mtu)?;
+        let mut config = self.stack_config(caps.ethernet, caps.mtu)?;
+        if self.tso && caps.max_segment > config.mtu {
+            config.tso_max = Some(caps.max_segment.min(65_535));
+        }
         let registry = self
             .registry
             .take()

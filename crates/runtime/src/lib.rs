@@ -40,7 +40,8 @@ pub struct Driver<L: Link> {
     link: L,
     rx: Batch,
     tx: Batch,
-    buf: Vec<u8>,
+    /// Largest frame the stack writes.
+    max_frame: usize,
 }
 
 impl<L: Link> Driver<L> {
@@ -72,13 +73,13 @@ impl<L: Link> Driver<L> {
                 ));
             }
         }
-        let buf = vec![0u8; stack.config().max_frame_len()];
+        let max_frame = stack.config().max_frame_len();
         Ok(Driver {
             stack,
             link,
             rx: Batch::new(),
             tx: Batch::new(),
-            buf,
+            max_frame,
         })
     }
 
@@ -95,24 +96,46 @@ impl<L: Link> Driver<L> {
     /// (`None`: only when a frame arrives or the application acts).
     pub fn poll(&mut self, now: Instant) -> io::Result<Option<Instant>> {
         self.receive(now)?;
+        self.fire_timers(now);
         self.transmit(now)?;
         Ok(self.next_deadline())
     }
 
-    /// Receives one batch from the link into the stack and fires the
-    /// timers that are due; returns how many frames arrived.
+    /// Fires the stack's timers that are due at `now`.
+    pub fn fire_timers(&mut self, now: Instant) {
+        if self.stack.poll_timeout().is_some_and(|t| t <= now) {
+            self.stack.handle_timeout(now);
+        }
+    }
+
+    /// Receives one batch from the link into the stack (timers are the
+    /// caller's: [`fire_timers`](Self::fire_timers)); returns how many
+    /// frames arrived.
     pub fn receive(&mut self, now: Instant) -> io::Result<usize> {
+        self.receive_with_clock(now, || now)
+    }
+
+    /// Like [`receive`](Self::receive), stamping the frames with `clock()`
+    /// read after the link returned them: a frame that reached the link
+    /// after `now` was read must not look older than it is (an RTT sample
+    /// below the path's own delay).
+    pub fn receive_with_clock(
+        &mut self,
+        now: Instant,
+        clock: impl FnOnce() -> Instant,
+    ) -> io::Result<usize> {
         self.rx.clear();
         let n = self.link.recv_batch(now, &mut self.rx)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let at = clock().max(now);
         for (frame, meta) in self.rx.iter_meta() {
             let rx = RxMeta {
                 csum_verified: meta.csum_verified,
                 gso_size: meta.gso_size,
             };
-            self.stack.handle_frame_with(now, frame, rx);
-        }
-        if self.stack.poll_timeout().is_some_and(|t| t <= now) {
-            self.stack.handle_timeout(now);
+            self.stack.handle_frame_with(at, frame, rx);
         }
         Ok(n)
     }
@@ -121,13 +144,21 @@ impl<L: Link> Driver<L> {
     /// received batch).
     pub fn transmit(&mut self, now: Instant) -> io::Result<()> {
         self.tx.clear();
-        while let Some(n) = self.stack.poll_transmit(now, &mut self.buf) {
-            let meta = FrameMeta {
-                gso_size: self.stack.tx_gso_size(),
-                ..FrameMeta::default()
-            };
-            self.tx.push_with(&self.buf[..n], meta);
-        }
+        // The stack writes each frame straight into the batch.
+        let (stack, max) = (&mut self.stack, self.max_frame);
+        while self.tx.fill_with(max, |buf| {
+            let n = stack.poll_transmit(now, buf);
+            let gso_size = stack.tx_gso_size();
+            Ok::<_, io::Error>(n.map(|n| {
+                (
+                    n,
+                    FrameMeta {
+                        gso_size,
+                        ..FrameMeta::default()
+                    },
+                )
+            }))
+        })? {}
         if !self.tx.is_empty() {
             self.link.send_batch(now, &self.tx)?;
         }

@@ -170,6 +170,9 @@ pub(crate) struct Core {
     link_dead: bool,
     /// An application thread is driving the link.
     app_driving: bool,
+    /// Which thread drives, and until when it sleeps at most.
+    driver_thread: Option<ThreadId>,
+    driver_until: Option<Instant>,
     waiters: Vec<Arc<Waiter>>,
     /// Where the timerfd is armed.
     armed: Option<Instant>,
@@ -264,24 +267,23 @@ impl Core {
     }
 
     /// Receives one batch and (`fire_timers`) fires due timers.
-    fn receive(&mut self, now: Instant, fire_timers: bool) {
+    fn receive(&mut self, clock: &Clock, now: Instant, fire_timers: bool) {
         let Some(d) = self.driver.as_mut() else {
             return;
         };
-        if let Err(e) = d.receive(now) {
+        if let Err(e) = d.receive_with_clock(now, || clock.now()) {
             self.note_link_error(e);
         }
         if fire_timers {
-            self.fire_timers(now);
+            // The frames may have been stamped later than `now`: time
+            // never goes backwards for the stack.
+            self.fire_timers(clock.now().max(now));
         }
     }
 
     fn fire_timers(&mut self, now: Instant) {
         if let Some(d) = self.driver.as_mut() {
-            let stack = d.stack();
-            if stack.poll_timeout().is_some_and(|t| t <= now) {
-                stack.handle_timeout(now);
-            }
+            d.fire_timers(now);
         }
     }
 
@@ -291,6 +293,9 @@ impl Core {
         let Some(d) = self.driver.as_mut() else {
             return;
         };
+        // Segments leave now, not when the batch we processed arrived:
+        // their send times (RTT samples, pacing) must say so.
+        let now = shared.clock.now().max(now);
         if let Err(e) = d.transmit(now) {
             self.note_link_error(e);
         }
@@ -384,6 +389,22 @@ impl Core {
     /// later deadline leaves it: the early expiry is harmless, the stack
     /// thread re-arms then.
     fn arm_timer(&mut self, shared: &Shared) {
+        // In high-resolution mode an application thread driving the link
+        // fires the timers itself (its poll timeout is the next deadline);
+        // it re-arms the timerfd when it stops driving. This keeps the
+        // stack thread asleep during request/response exchanges.
+        if self.app_driving && shared.opts.timer_mode == TimerMode::HighResolution {
+            // Another thread made the deadline earlier than the driver's
+            // sleep: wake the driver so it recomputes.
+            if let Some(want) = self.timer_target(shared) {
+                let me = thread::current().id();
+                if self.driver_thread != Some(me) && self.driver_until.is_none_or(|u| want < u) {
+                    self.driver_until = Some(want);
+                    shared.kick(&shared.app_wake);
+                }
+            }
+            return;
+        }
         let Some(want) = self.timer_target(shared) else {
             return;
         };
@@ -496,73 +517,90 @@ impl Shared {
     /// Blocks the calling thread until `interest` may be ready, `deadline`
     /// passes (`TimedOut`) or the runtime shuts down. Wake-ups may be
     /// spurious: the caller retries its operation and calls again.
+    ///
+    /// If nobody drives the link, the caller becomes its driver (see the
+    /// module documentation); `accept` never does, so that a server's
+    /// accept loop leaves the link to the threads serving connections,
+    /// whose requests are latency-critical.
     pub(crate) fn wait<'a>(
         &'a self,
         mut core: MutexGuard<'a, Core>,
         interest: Interest,
         deadline: Option<Instant>,
     ) -> io::Result<MutexGuard<'a, Core>> {
-        let hires = self.opts.timer_mode == TimerMode::HighResolution;
-        if let Some(spin) = self.opts.busy_poll {
-            let start = self.clock.now();
-            loop {
-                if core.closing {
-                    return Err(shut_down_error());
-                }
-                if core.is_ready(interest) {
-                    return Ok(core);
-                }
-                let now = self.clock.now();
-                if deadline.is_some_and(|d| now >= d) || now.saturating_since(start) >= spin {
-                    break;
-                }
-                core.receive(now, hires);
-                core.after_change(self, now);
-                if core.is_ready(interest) {
-                    return Ok(core);
-                }
-                drop(core);
-                std::hint::spin_loop();
-                core = self.lock();
-            }
-        }
         if core.closing {
             return Err(shut_down_error());
         }
         if core.is_ready(interest) {
             return Ok(core);
         }
-        let now = self.clock.now();
-        if deadline.is_some_and(|d| now >= d) {
+        let start = self.clock.now();
+        if deadline.is_some_and(|d| start >= d) {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        let drive = !core.app_driving && !core.link_dead && core.link_fd.is_some();
-        if !drive {
-            let w = Arc::new(Waiter {
-                interest,
-                kind: WaitKind::Thread(Condvar::new()),
-            });
-            core.waiters.push(w.clone());
-            let WaitKind::Thread(cv) = &w.kind else {
-                unreachable!("constructed as a thread waiter above")
-            };
-            core = match deadline {
-                Some(d) => {
-                    let dur = d.saturating_since(now);
-                    cv.wait_timeout(core, dur)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
-                None => cv.wait(core).unwrap_or_else(|p| p.into_inner()),
-            };
-            core.remove_waiter(&w);
-            return Ok(core);
+        let spin_until = self.opts.busy_poll.map(|d| start + d);
+        let drive = !core.app_driving
+            && !core.link_dead
+            && core.link_fd.is_some()
+            && !matches!(interest, Interest::Accept(_));
+        if drive {
+            return self.drive_while_waiting(core, interest, deadline, spin_until);
         }
-        // Drive the link ourselves while we wait.
+        // Someone else drives: with busy-polling, watch our socket for a
+        // while before sleeping.
+        if let Some(until) = spin_until {
+            loop {
+                drop(core);
+                // Yield rather than spin: a woken peer thread is often placed
+                // on our CPU (wake-affine), and must get to run.
+                thread::yield_now();
+                core = self.lock();
+                let now = self.clock.now();
+                if core.closing || core.is_ready(interest) || deadline.is_some_and(|d| now >= d) {
+                    return Ok(core);
+                }
+                if now >= until {
+                    break;
+                }
+            }
+        }
+        let w = Arc::new(Waiter {
+            interest,
+            kind: WaitKind::Thread(Condvar::new()),
+        });
+        core.waiters.push(w.clone());
+        let WaitKind::Thread(cv) = &w.kind else {
+            unreachable!("constructed as a thread waiter above")
+        };
+        core = match deadline {
+            Some(d) => {
+                let dur = d.saturating_since(start);
+                cv.wait_timeout(core, dur)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+            None => cv.wait(core).unwrap_or_else(|p| p.into_inner()),
+        };
+        core.remove_waiter(&w);
+        Ok(core)
+    }
+
+    /// The caller drives the link until its socket is ready: the stack
+    /// thread stops watching the link; we spin on it (busy-poll) until
+    /// `spin_until`, then sleep in `poll(2)` on it and on `app_wake`.
+    fn drive_while_waiting<'a>(
+        &'a self,
+        mut core: MutexGuard<'a, Core>,
+        interest: Interest,
+        deadline: Option<Instant>,
+        spin_until: Option<Instant>,
+    ) -> io::Result<MutexGuard<'a, Core>> {
+        let hires = self.opts.timer_mode == TimerMode::HighResolution;
         let Some(fd) = core.link_fd.clone() else {
             return Ok(core);
         };
         core.app_driving = true;
+        core.driver_thread = Some(thread::current().id());
         self.set_link_in_epoll(&mut core, false);
         let w = Arc::new(Waiter {
             interest,
@@ -571,14 +609,25 @@ impl Shared {
         loop {
             core.ensure_waiter(&w);
             let now = self.clock.now();
+            let spinning = spin_until.is_some_and(|u| now < u);
             let stack_next = if hires {
                 core.driver.as_mut().and_then(|d| d.next_deadline())
             } else {
                 None
             };
             let until = [deadline, stack_next].into_iter().flatten().min();
+            core.driver_until = until;
             drop(core);
-            let timeout = until.map(|u| timespec_of(u.saturating_since(now)));
+            // Busy-poll: look at the fds without sleeping (and without the
+            // lock, so other threads are not held up); otherwise sleep.
+            let timeout = if spinning {
+                Some(Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                })
+            } else {
+                until.map(|u| timespec_of(u.saturating_since(now)))
+            };
             let mut fds = [
                 PollFd::new(&*fd, PollFlags::IN),
                 PollFd::new(&self.app_wake, PollFlags::IN),
@@ -589,20 +638,29 @@ impl Shared {
             if kicked {
                 Self::drain(&self.app_wake);
             }
-            core = self.lock();
-            if link_flags.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
-                core.link_dead = true;
+            if spinning
+                && link_flags.is_empty()
+                && !kicked
+                && until.is_none_or(|u| self.clock.now() < u)
+            {
+                // Yield rather than spin: a woken peer thread is often placed
+                // on our CPU (wake-affine), and must get to run.
+                thread::yield_now();
+                core = self.lock();
+                continue;
             }
-            if let Err(e) = polled {
-                if e != rustix::io::Errno::INTR {
-                    core.note_link_error(e.into());
-                }
+            let dead = link_flags.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL);
+            let failed = polled.err().filter(|e| *e != rustix::io::Errno::INTR);
+            core = self.lock();
+            core.link_dead |= dead;
+            if let Some(e) = failed {
+                core.note_link_error(e.into());
             }
             if core.closing {
                 break;
             }
             let now = self.clock.now();
-            core.receive(now, hires);
+            core.receive(&self.clock, now, hires);
             core.after_change(self, now);
             if core.is_ready(interest) || deadline.is_some_and(|d| now >= d) || core.link_dead {
                 break;
@@ -610,10 +668,15 @@ impl Shared {
         }
         core.remove_waiter(&w);
         core.app_driving = false;
-        self.set_link_in_epoll(&mut core, true);
+        core.driver_thread = None;
+        core.driver_until = None;
         if core.closing {
+            self.set_link_in_epoll(&mut core, true);
             return Err(shut_down_error());
         }
+        // The stack thread takes the link and the timers back.
+        self.set_link_in_epoll(&mut core, true);
+        core.arm_timer(self);
         Ok(core)
     }
 
@@ -679,6 +742,8 @@ impl Runtime {
             link_in_epoll: false,
             link_dead: false,
             app_driving: false,
+            driver_thread: None,
+            driver_until: None,
             waiters: Vec::new(),
             armed: None,
             conn_subs: HashMap::new(),
@@ -819,13 +884,13 @@ fn stack_thread(shared: &Shared) {
             core.armed = None;
         }
         let now = shared.clock.now();
-        core.receive(now, false);
+        core.receive(&shared.clock, now, false);
         // Hires: timers fire whenever due. Jiffies: only on the tick (the
         // timerfd is armed on tick boundaries), or for a link without fd.
         let fire =
             timer || fallback.is_some() || shared.opts.timer_mode == TimerMode::HighResolution;
         if fire {
-            core.fire_timers(now);
+            core.fire_timers(shared.clock.now().max(now));
         }
         core.after_change(shared, now);
     }
@@ -902,7 +967,7 @@ fn shutdown_in_thread<'a>(shared: &'a Shared, mut core: MutexGuard<'a, Core>) {
                 }
                 core = shared.lock();
                 let now = shared.clock.now();
-                core.receive(now, true);
+                core.receive(&shared.clock, now, true);
                 core.after_change(shared, now);
             }
             let now = shared.clock.now();
@@ -935,4 +1000,48 @@ fn shutdown_in_thread<'a>(shared: &'a Shared, mut core: MutexGuard<'a, Core>) {
     }
     core.link_fd = None;
     core.wake_all(shared);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jiffies_round_deadlines_up_to_the_next_tick() {
+        let c = Clock { epoch_ns: 0 };
+        let tick = JIFFY.as_micros() as u64;
+        assert_eq!(
+            c.ceil_tick(Instant::from_micros(0)),
+            Instant::from_micros(0)
+        );
+        assert_eq!(
+            c.ceil_tick(Instant::from_micros(1)),
+            Instant::from_micros(tick)
+        );
+        assert_eq!(
+            c.ceil_tick(Instant::from_micros(3 * tick)),
+            Instant::from_micros(3 * tick)
+        );
+        assert_eq!(
+            c.ceil_tick(Instant::from_micros(3 * tick + 1)),
+            Instant::from_micros(4 * tick)
+        );
+        // The clock's offset is a whole number of ticks, so tick boundaries
+        // are the same in our Instants and on the monotonic clock.
+        assert_eq!(CLOCK_OFFSET_US % tick, 0);
+    }
+
+    #[test]
+    fn instants_map_onto_the_monotonic_clock() {
+        let c = Clock::new();
+        let before = mono_ns();
+        let now = c.now();
+        let after = mono_ns();
+        let ts = c.timespec(now + Duration::from_millis(5));
+        let ns = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec);
+        // `now` lies between the two readings (truncated to µs), so its
+        // mapping plus 5 ms does too.
+        assert!(ns >= before - 1000 + 5_000_000, "{ns} {before}");
+        assert!(ns <= after + 5_000_000, "{ns} {after}");
+    }
 }

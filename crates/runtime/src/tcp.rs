@@ -103,11 +103,24 @@ impl TcpListener {
     /// Listens on `addr` (address 0.0.0.0 or the stack's; port 0 picks a
     /// free port). Errors: `AddrInUse`, `AddrNotAvailable`, `InvalidInput`.
     pub fn bind(rt: &Runtime, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with_backlog(rt, addr, BACKLOG)
+    }
+
+    /// [`bind`](Self::bind) with the accept-queue length of `listen(2)`'s
+    /// `backlog` (`bind` uses 4096, Linux's `somaxconn`). While the queue
+    /// is full, new SYNs are dropped and counted (`tcp_listen_overflows`),
+    /// as Linux does; the peer's retransmitted SYN gets in once the
+    /// application accepts. `backlog` 0 is `InvalidInput`.
+    pub fn bind_with_backlog(
+        rt: &Runtime,
+        addr: impl ToSocketAddrs,
+        backlog: usize,
+    ) -> io::Result<TcpListener> {
         let addr = resolve(addr)?;
         let shared = rt.shared.clone();
         let mut core = shared.lock();
         let (h, port) = if addr.port() != 0 {
-            let h = core.stack()?.tcp_listen(addr, BACKLOG).map_err(io_error)?;
+            let h = core.stack()?.tcp_listen(addr, backlog).map_err(io_error)?;
             (h, addr.port())
         } else {
             let span = u32::from(PORTS.end() - PORTS.start()) + 1;
@@ -120,7 +133,7 @@ impl TcpListener {
                     port + 1
                 };
                 let a = SocketAddrV4::new(*addr.ip(), port);
-                match core.stack()?.tcp_listen(a, BACKLOG) {
+                match core.stack()?.tcp_listen(a, backlog) {
                     Ok(h) => {
                         found = Some((h, port));
                         break;

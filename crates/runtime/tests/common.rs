@@ -33,24 +33,23 @@ pub fn pair() -> (Runtime, Runtime) {
 
 /// Two runtimes whose links both lose `loss` of their frames (seeded).
 pub fn lossy_pair(loss: f64) -> (Runtime, Runtime) {
+    impaired_pair(Impairment {
+        loss,
+        ..Impairment::default()
+    })
+}
+
+/// Two runtimes whose links both apply `imp` on transmit (seeded).
+pub fn impaired_pair(imp: Impairment) -> (Runtime, Runtime) {
     let (la, lb) = SocketPairLink::pair(1500).expect("socketpair");
-    let model = |seed| {
-        FaultModel::new(
-            Impairment {
-                loss,
-                ..Impairment::default()
-            },
-            seed,
-        )
-    };
     let a = StackBuilder::new()
         .addr(A, 24)
-        .link(Impaired::new(la, model(1)))
+        .link(Impaired::new(la, FaultModel::new(imp.clone(), 1)))
         .build()
         .expect("runtime A");
     let b = StackBuilder::new()
         .addr(B, 24)
-        .link(Impaired::new(lb, model(2)))
+        .link(Impaired::new(lb, FaultModel::new(imp, 2)))
         .build()
         .expect("runtime B");
     (a, b)

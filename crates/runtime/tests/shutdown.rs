@@ -168,3 +168,26 @@ fn dropping_the_runtime_closes_gracefully() {
     s.read_to_end(&mut got).unwrap();
     assert_eq!(got, b"last words");
 }
+
+#[test]
+fn a_vanished_peer_link_is_survived() {
+    let tcp = daytona_core::tcp::TcpConfig {
+        syn_retries: 1,
+        initial_rto: Duration::from_millis(20),
+        min_rto: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let (a, b) = pair_with(|x| x.tcp_config(tcp), |x| x);
+    let (mut c, _s) = connected(&a, &b, 80);
+    // B goes away with its end of the link: A's link hangs up.
+    drop(_s);
+    drop(b);
+    // A keeps working: reads see the FIN B's shutdown sent (or a reset),
+    // new connections time out, and the failed sends are counted.
+    let mut buf = [0u8; 4];
+    let r = c.read(&mut buf);
+    assert!(matches!(r, Ok(0)) || r.is_err(), "{r:?}");
+    let err = TcpStream::connect(&a, addr(B, 80)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(a.link_errors().0 > 0);
+}

@@ -87,6 +87,7 @@ fn syn_retries_exhausted_is_timed_out() {
     let tcp = daytona_core::tcp::TcpConfig {
         syn_retries: 2,
         initial_rto: Duration::from_millis(20),
+        min_rto: Duration::from_millis(20),
         ..Default::default()
     };
     let a = daytona_runtime::StackBuilder::new()
@@ -432,4 +433,68 @@ fn congestion_controller_from_the_builder() {
     let (a, b) = pair_with(|x| x.congestion_control("newreno"), |x| x);
     let (c, _s) = connected(&a, &b, 80);
     assert_eq!(c.info().unwrap().congestion_control, "newreno");
+}
+
+#[test]
+fn timers_fire_while_another_thread_drives_the_link() {
+    // T1 blocks in a UDP receive with no deadline and drives the link; the
+    // main thread's connect to a silent peer needs its SYN timer to fire.
+    let (la, _silent) = daytona_link::SocketPairLink::pair(1500).unwrap();
+    let tcp = daytona_core::tcp::TcpConfig {
+        syn_retries: 2,
+        initial_rto: Duration::from_millis(20),
+        min_rto: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let a = daytona_runtime::StackBuilder::new()
+        .addr(A, 24)
+        .tcp_config(tcp)
+        .link(la)
+        .build()
+        .unwrap();
+    let u = daytona_runtime::UdpSocket::bind(&a, addr(A, 4000)).unwrap();
+    let u2 = u.try_clone().unwrap();
+    let t1 = std::thread::spawn(move || {
+        let mut buf = [0u8; 8];
+        u2.recv_from(&mut buf).map(|(n, _)| n)
+    });
+    while a.blocked() < 1 {
+        std::thread::yield_now();
+    }
+    let err = TcpStream::connect(&a, addr(B, 80)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    // Shutting the runtime down releases T1.
+    drop(a);
+    let r = t1.join().unwrap();
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::NotConnected);
+    drop(u);
+}
+
+#[test]
+fn a_blocked_reader_wakes_when_another_thread_acts() {
+    let (a, b) = pair();
+    let (c, _s) = connected(&a, &b, 80);
+    // shutdown(Read) from a second thread wakes the blocked reader (EOF).
+    let c2 = c.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4];
+        (&c2).read(&mut buf).map_err(|e| e.kind())
+    });
+    while a.blocked() < 1 {
+        std::thread::yield_now();
+    }
+    c.shutdown(Shutdown::Read).unwrap();
+    assert_eq!(reader.join().unwrap(), Ok(0));
+    // abort() from a second thread wakes a blocked reader with an error.
+    let (d, _s2) = connected(&a, &b, 81);
+    let d2 = d.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4];
+        (&d2).read(&mut buf).map_err(|e| e.kind())
+    });
+    while a.blocked() < 1 {
+        std::thread::yield_now();
+    }
+    d.abort().unwrap();
+    assert_eq!(reader.join().unwrap(), Err(ErrorKind::NotConnected));
 }

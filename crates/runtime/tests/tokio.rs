@@ -71,3 +71,48 @@ async fn current_thread_runtime_with_both_ends_async() {
     assert_eq!(&buf, b"hello");
     assert!(s.get_ref().info().unwrap().bytes_received >= 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_async_connections() {
+    let (a, b) = pair();
+    let a = std::sync::Arc::new(a);
+    let listener = TcpListener::bind(&b, addr(B, 9)).await.unwrap();
+    let server = tokio::spawn(async move {
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let (mut s, _) = listener.accept().await.unwrap();
+            tasks.push(tokio::spawn(async move {
+                let mut buf = [0u8; 256];
+                loop {
+                    let n = s.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    s.write_all(&buf[..n]).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let clients: Vec<_> = (0..100u32)
+        .map(|i| {
+            let a = a.clone();
+            tokio::spawn(async move {
+                let mut c = TcpStream::connect(&a, addr(B, 9)).await.unwrap();
+                for round in 0..5u32 {
+                    let msg = (i * 1000 + round).to_be_bytes();
+                    c.write_all(&msg).await.unwrap();
+                    let mut got = [0u8; 4];
+                    c.read_exact(&mut got).await.unwrap();
+                    assert_eq!(got, msg);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    server.await.unwrap();
+}

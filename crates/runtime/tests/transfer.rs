@@ -68,6 +68,7 @@ fn jiffies_mode_connect_timeout_fires_on_ticks() {
     let tcp = daytona_core::tcp::TcpConfig {
         syn_retries: 2,
         initial_rto: Duration::from_millis(15),
+        min_rto: Duration::from_millis(15),
         ..Default::default()
     };
     let a = daytona_runtime::StackBuilder::new()
@@ -125,5 +126,25 @@ fn transfer_over_a_lossy_link() {
     assert!(
         c.info().unwrap().total_retrans > 0,
         "1% loss and no retransmission?"
+    );
+}
+
+#[test]
+fn transfer_over_a_delayed_link() {
+    // 5 ms each way: frames are held by the Impaired middleware and
+    // released when the runtime calls back at the link's `poll_at`.
+    let (a, b) = impaired_pair(daytona_link::Impairment {
+        delay: Duration::from_millis(5),
+        ..Default::default()
+    });
+    let (c, s) = connected(&a, &b, 5005);
+    let data = Arc::new(pattern(2 << 20, 6));
+    let got = transfer(c.try_clone().unwrap(), s, data.clone());
+    assert_eq!(hash(&got), hash(&data));
+    let rtt = c.info().unwrap().min_rtt.expect("an RTT sample");
+    // (Clock readings are truncated to microseconds.)
+    assert!(
+        rtt >= Duration::from_micros(9_990),
+        "min RTT {rtt:?} below the 10 ms the link adds"
     );
 }

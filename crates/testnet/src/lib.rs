@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
 
-pub use sys::{is_root, set_congestion_control};
+pub use sys::{is_root, kernel_total_retrans, reset_on_close, set_congestion_control};
 
 /// Whether a privileged test may run. Needs root and the `ip` and `nft`
 /// commands. When it may not, prints `SKIPPED: <what>: <reason>` and

@@ -46,3 +46,50 @@ pub fn set_congestion_control(sock: &impl AsRawFd, name: &str) -> io::Result<()>
     }
     Ok(())
 }
+
+/// Makes `close` of a kernel TCP socket send a RST (SO_LINGER with a zero
+/// timeout), for tests of resets.
+pub fn reset_on_close(sock: &impl AsRawFd) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: valid socket fd borrowed from `sock`; the option value is a
+    // `linger` that lives across the call, with its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The kernel's retransmission count for a TCP socket (TCP_INFO
+/// `tcpi_total_retrans`).
+pub fn kernel_total_retrans(sock: &impl AsRawFd) -> io::Result<u32> {
+    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
+    let mut ti: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: valid socket fd; `ti` and `len` are writable and `len` holds
+    // the size of `ti`.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut ti as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ti.tcpi_total_retrans)
+}

@@ -11,7 +11,7 @@
 
 use daytona_core::cc::CcRegistry;
 use daytona_core::observe::TcpInfo;
-use daytona_core::stack::{ConnHandle, Stack, StackConfig, StackCounters};
+use daytona_core::stack::{ConnHandle, Stack, StackCounters};
 use daytona_core::tcp::Shutdown;
 use daytona_core::time::{Duration, Instant};
 use daytona_core::Error;
@@ -19,7 +19,7 @@ use daytona_link::{
     FaultModel, FaultStats, Impaired, Impairment, Link, TapConfig, TapMode, TapStats,
 };
 use daytona_runtime::Driver;
-use daytona_testnet::{fill_pattern, set_cubic, Digest, Netns};
+use daytona_testnet::{fill_pattern, set_cubic, Digest, Netns, Veth};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown as NetShutdown, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -27,6 +27,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub const KERNEL: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+/// The kernel peer one hop away (`Run::kernel_router`), and the router's
+/// address on that side.
+pub const KERNEL_REMOTE: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 2);
+pub const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
 pub const DAYTONA: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
 pub const PORT: u16 = 5001;
 
@@ -60,6 +64,14 @@ pub struct Run {
     /// nftables rules on the TAP's ingress hook, for what Daytona sends to
     /// the kernel, e.g. `numgen random mod 100 < 1 counter drop`.
     pub kernel_ingress: Vec<String>,
+    /// Put the kernel peer one hop away: in a namespace of its own behind
+    /// a veth, the TAP's namespace forwarding between them. Rules in
+    /// `kernel_forward` then act on the kernel's data as a router would.
+    pub kernel_router: bool,
+    /// nftables rules on the router's forward hook for packets to Daytona
+    /// (`{dev}` is replaced by the TAP's name), e.g.
+    /// `numgen random mod 100 < 1 counter drop`.
+    pub kernel_forward: Vec<String>,
     /// Make the kernel hand its output hook one packet per skb (TAP
     /// `gso_max_segs 1`), so nftables rules act per packet rather than per
     /// GSO super-packet.
@@ -84,6 +96,8 @@ impl Run {
             kernel_egress: Vec::new(),
             kernel_ingress: Vec::new(),
             kernel_per_packet: false,
+            kernel_router: false,
+            kernel_forward: Vec::new(),
             hash: true,
             seed: 7,
             deadline: std::time::Duration::from_secs(60),
@@ -112,17 +126,25 @@ pub struct Outcome {
     pub tx_faults: Option<FaultStats>,
     pub rx_faults: Option<FaultStats>,
     pub kernel: KernelInfo,
-    /// Packets counted by each kernel-side nftables rule, egress rules
-    /// first.
+    /// Packets counted by each kernel-side nftables rule: forward, egress,
+    /// ingress rules in order.
     pub rule_hits: Vec<u64>,
     /// Wall time from the first byte to the receiver's end of stream.
     pub elapsed: std::time::Duration,
+    /// CPU time (user + system) of the thread running the Daytona stack,
+    /// over the whole run.
+    pub daytona_cpu: std::time::Duration,
     pub offloads_in_effect: bool,
 }
 
 impl Outcome {
     pub fn goodput_mbytes(&self) -> f64 {
         self.received.0 as f64 / self.elapsed.as_secs_f64() / 1e6
+    }
+
+    /// CPU nanoseconds the Daytona thread spent per byte moved.
+    pub fn daytona_ns_per_byte(&self) -> f64 {
+        self.daytona_cpu.as_nanos() as f64 / self.received.0.max(1) as f64
     }
 }
 
@@ -173,6 +195,17 @@ fn wait(fd: i32, now: Instant, until: Option<Instant>, cap: Duration) -> io::Res
         }
     }
     Ok(())
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// A kernel socket's TCP_INFO.
@@ -362,11 +395,18 @@ impl App {
 /// nftables drops what Daytona sends (ingress) and duplicates what the
 /// kernel sends (egress `dup to`).
 fn kernel_rules(ns: &Netns, dev: &str, r: &Run) -> io::Result<Option<String>> {
-    if r.kernel_egress.is_empty() && r.kernel_ingress.is_empty() {
+    if r.kernel_egress.is_empty() && r.kernel_ingress.is_empty() && r.kernel_forward.is_empty() {
         return Ok(None);
     }
     let table = daytona_testnet::unique_name("dtimp");
-    let mut script = format!("table netdev {table} {{\n");
+    let mut script =
+        format!("table ip {table} {{\n chain forward {{\n  type filter hook forward priority 0;\n");
+    for rule in &r.kernel_forward {
+        let rule = rule.replace("{dev}", dev);
+        script.push_str(&format!("  ip daddr {DAYTONA} {rule}\n"));
+    }
+    script.push_str(" }\n}\n");
+    script.push_str(&format!("table netdev {table} {{\n"));
     for (hook, rules, addr) in [
         ("egress", &r.kernel_egress, "daddr"),
         ("ingress", &r.kernel_ingress, "saddr"),
@@ -388,9 +428,11 @@ fn kernel_rules(ns: &Netns, dev: &str, r: &Run) -> io::Result<Option<String>> {
     Ok(Some(table))
 }
 
-/// The packet counts of the table's rules, in order.
+/// The packet counts of the tables' rules, in order (forward, egress,
+/// ingress).
 fn rule_hits(ns: &Netns, table: &str) -> io::Result<Vec<u64>> {
-    let out = ns.exec(&["nft", "list", "table", "netdev", table])?;
+    let mut out = ns.exec(&["nft", "list", "table", "ip", table])?;
+    out.push_str(&ns.exec(&["nft", "list", "table", "netdev", table])?);
     Ok(out
         .lines()
         .filter_map(|l| {
@@ -400,15 +442,65 @@ fn rule_hits(ns: &Netns, table: &str) -> io::Result<Vec<u64>> {
         .collect())
 }
 
-/// Runs one transfer in a fresh namespace (removed afterwards).
-pub fn run(r: &Run) -> io::Result<Outcome> {
-    let ns = Arc::new(Netns::new("dtap")?);
-    let ns2 = ns.clone();
-    let r = r.clone();
-    ns.run(move || run_inside(&ns2, &r))
+/// Where the kernel peer runs and its address.
+#[derive(Clone)]
+struct Peer {
+    /// `None`: the TAP's namespace (threads spawned by the Daytona thread).
+    ns: Option<Arc<Netns>>,
+    addr: Ipv4Addr,
 }
 
-fn run_inside(ns: &Netns, r: &Run) -> io::Result<Outcome> {
+/// Runs one transfer in fresh namespaces (removed afterwards).
+pub fn run(r: &Run) -> io::Result<Outcome> {
+    let ns = Arc::new(Netns::new("dtap")?);
+    let mut peer = Peer {
+        ns: None,
+        addr: KERNEL,
+    };
+    let mut _veth = None;
+    if r.kernel_router {
+        let k = Arc::new(Netns::new("dtkp")?);
+        let (vr, vk) = (
+            daytona_testnet::unique_name("dtvr"),
+            daytona_testnet::unique_name("dtvk"),
+        );
+        _veth = Some(Veth::new(&ns, &vr, &k, &vk)?);
+        let mtu = r.mtu.to_string();
+        ns.exec(&["ip", "link", "set", &vr, "mtu", &mtu])?;
+        k.exec(&["ip", "link", "set", &vk, "mtu", &mtu])?;
+        ns.exec(&["ip", "addr", "add", &format!("{ROUTER}/24"), "dev", &vr])?;
+        k.exec(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{KERNEL_REMOTE}/24"),
+            "dev",
+            &vk,
+        ])?;
+        k.exec(&[
+            "ip",
+            "route",
+            "add",
+            "198.18.1.0/24",
+            "via",
+            &ROUTER.to_string(),
+        ])?;
+        if r.kernel_per_packet {
+            // The kernel's TCP sizes its GSO packets for the route's device.
+            k.exec(&["ip", "link", "set", "dev", &vk, "gso_max_segs", "1"])?;
+        }
+        ns.sysctl("net.ipv4.ip_forward", "1")?;
+        peer = Peer {
+            ns: Some(k),
+            addr: KERNEL_REMOTE,
+        };
+    }
+    let ns2 = ns.clone();
+    let r = r.clone();
+    ns.run(move || run_inside(&ns2, &r, peer))
+}
+
+fn run_inside(ns: &Netns, r: &Run, peer: Peer) -> io::Result<Outcome> {
     let name = daytona_testnet::unique_name("dtap");
     let tap = TapConfig::default()
         .name(&name)
@@ -422,15 +514,12 @@ fn run_inside(ns: &Netns, r: &Run) -> io::Result<Outcome> {
         ns.exec(&["ip", "link", "set", "dev", &name, "gso_max_segs", "1"])?;
     }
     let table = kernel_rules(ns, &name, r)?;
-    let caps = tap.caps();
-    let mut config = match r.mode {
-        TapMode::Tap => StackConfig::ethernet(tap.mac(), DAYTONA, 24),
-        TapMode::Tun => StackConfig::ip(DAYTONA, 24),
-    };
-    config.mtu = r.mtu;
     let impaired = r.tx_impair.is_some() || r.rx_impair.is_some();
-    if caps.max_segment > caps.mtu && !impaired {
-        config.tso_max = Some(caps.max_segment);
+    let mut config = tap.stack_config(DAYTONA, 24);
+    config.gateway = Some(KERNEL);
+    if impaired {
+        // The fault model works per packet (the Driver would refuse TSO).
+        config.tso_max = None;
     }
     let stack = Stack::new(config, CcRegistry::with_builtin()).map_err(|e| core_err("stack", e))?;
     let mut out = if impaired {
@@ -440,14 +529,14 @@ fn run_inside(ns: &Netns, r: &Run) -> io::Result<Outcome> {
             link = link.with_rx(FaultModel::new(rx, r.seed + 1));
         }
         let mut d = Driver::new(stack, link)?;
-        let mut o = transfer(&mut d, r)?;
+        let mut o = transfer(&mut d, r, &peer)?;
         o.tap = d.link().inner().stats().clone();
         o.tx_faults = Some(d.link().model().stats.clone());
         o.rx_faults = d.link().rx_model().map(|m| m.stats.clone());
         o
     } else {
         let mut d = Driver::new(stack, tap)?;
-        let mut o = transfer(&mut d, r)?;
+        let mut o = transfer(&mut d, r, &peer)?;
         o.tap = d.link().stats().clone();
         o
     };
@@ -458,8 +547,9 @@ fn run_inside(ns: &Netns, r: &Run) -> io::Result<Outcome> {
     Ok(out)
 }
 
-fn transfer<L: Link>(d: &mut Driver<L>, r: &Run) -> io::Result<Outcome> {
+fn transfer<L: Link>(d: &mut Driver<L>, r: &Run, peer: &Peer) -> io::Result<Outcome> {
     let clock = Clock(std::time::Instant::now());
+    let cpu0 = thread_cpu();
     let fd = d
         .link()
         .wait_fd()
@@ -490,19 +580,31 @@ fn transfer<L: Link>(d: &mut Driver<L>, r: &Run) -> io::Result<Outcome> {
                 .tcp_listen(SocketAddrV4::new(DAYTONA, PORT), 16)
                 .map_err(|e| core_err("listen", e))?;
             app.listener = Some(l);
-            // Threads spawned here are in the namespace too.
-            std::thread::spawn(move || {
+            let send = move || {
                 let s = TcpStream::connect(SocketAddrV4::new(DAYTONA, PORT));
                 kernel_sender(s, bytes, seed, hash)
-            })
+            };
+            match &peer.ns {
+                Some(k) => k.thread(send),
+                // Threads spawned here are in the TAP's namespace too.
+                None => std::thread::spawn(send),
+            }
         }
         Direction::DaytonaToKernel => {
-            let l = TcpListener::bind(SocketAddrV4::new(KERNEL, PORT))?;
-            set_cubic(&l)?;
+            let at = SocketAddrV4::new(peer.addr, PORT);
+            let bind = move || -> io::Result<TcpListener> {
+                let l = TcpListener::bind(at)?;
+                set_cubic(&l)?;
+                Ok(l)
+            };
+            let l = match &peer.ns {
+                Some(k) => k.run(bind)?,
+                None => bind()?,
+            };
             let now = clock.now();
             let c = d
                 .stack()
-                .tcp_connect(now, SocketAddrV4::new(KERNEL, PORT), None)
+                .tcp_connect(now, at, None)
                 .map_err(|e| core_err("connect", e))?;
             app.conn = Some(c);
             std::thread::spawn(move || kernel_receiver(l, hash))
@@ -572,6 +674,7 @@ fn transfer<L: Link>(d: &mut Driver<L>, r: &Run) -> io::Result<Outcome> {
         kernel,
         rule_hits: Vec::new(),
         elapsed: end.saturating_duration_since(start),
+        daytona_cpu: thread_cpu().saturating_sub(cpu0),
         offloads_in_effect: false,
     })
 }

@@ -572,17 +572,19 @@ fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
         let streams: Vec<_> = (0..N).map(|_| l.accept().expect("accept")).collect();
         let mut ports = Vec::with_capacity(N);
         let mut total = 0;
-        for (mut s, from) in streams {
+        for (s, from) in &streams {
             ports.push(from.port());
             let mut data = Vec::new();
-            s.read_to_end(&mut data).expect("read");
+            (&*s).read_to_end(&mut data).expect("read");
             assert!(data.iter().all(|b| *b == (from.port() % 251) as u8));
             total += data.len();
         }
-        (ports, total)
+        // Kept open: their FINs would reach the Daytona-side kernel after
+        // the link (and its table) is gone, and be answered with RST.
+        (ports, total, streams)
     });
     let day_if = pair.day_if.clone();
-    pair.day.run(move || {
+    let streams = pair.day.run(move || {
         let link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
         let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
         let clock = Clock::new();
@@ -627,7 +629,7 @@ fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
             }
         })
         .expect("connections");
-        let (ports, total) = acceptor.join().expect("acceptor");
+        let (ports, total, streams) = acceptor.join().expect("acceptor");
         assert_eq!(total, N * 10_000);
         assert!(
             ports.iter().all(|p| (61_000..=65_535).contains(p)),
@@ -637,8 +639,10 @@ fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), N);
+        streams
     });
     assert_eq!(pair.kernel_rsts(), 0);
+    drop(streams);
 }
 
 #[test]

@@ -7,6 +7,7 @@ use crate::netstack::{self, StackArgs};
 use crate::report::{self, Ticker};
 use crate::units;
 use crate::workload::{self, Amount};
+use daytona_core::tcp::State;
 use daytona_runtime::{TcpListener, TcpStream};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, SocketAddrV4};
@@ -142,6 +143,7 @@ pub fn connect(a: &ConnectArgs) -> Result<(), String> {
 fn finish_sending(s: &mut TcpStream) -> io::Result<()> {
     s.shutdown(Shutdown::Write)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    wait_acknowledged(s);
     let mut buf = [0u8; 4096];
     loop {
         match s.read(&mut buf) {
@@ -160,6 +162,26 @@ fn finish_sending(s: &mut TcpStream) -> io::Result<()> {
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Waits (up to 10 s) until everything sent, FIN included, has been
+/// acknowledged: the connection is in FIN-WAIT-2, TIME-WAIT or CLOSED.
+/// Woken by the connection's events, so it does not poll. (When the peer
+/// closed first — echo — its close says nothing about our data.)
+fn wait_acknowledged(s: &TcpStream) {
+    let events = s.events(64);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match s.state() {
+            Ok(State::FinWait2 | State::TimeWait | State::Closed) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let _ = events.next_timeout(left);
     }
 }
 

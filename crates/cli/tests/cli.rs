@@ -58,12 +58,22 @@ fn daytona_unprivileged(args: &[&str]) -> Option<std::process::Output> {
     } else {
         Command::new(env!("CARGO_BIN_EXE_daytona"))
     };
-    Some(
-        c.args(args)
-            .env_remove("DAYTONA_LINK")
-            .output()
-            .expect("runs"),
-    )
+    let out = c
+        .args(args)
+        .env_remove("DAYTONA_LINK")
+        .output()
+        .expect("runs");
+    // uid 65534 may not reach a binary under a private directory (a CI
+    // checkout under /root): setpriv then cannot exec it at all.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if root && matches!(out.status.code(), Some(126 | 127)) && stderr.contains("setpriv") {
+        println!(
+            "note: uid 65534 cannot execute the binary here: {}",
+            stderr.trim()
+        );
+        return None;
+    }
+    Some(out)
 }
 
 /// Like [`daytona_unprivileged`], but root with every capability dropped

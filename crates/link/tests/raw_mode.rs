@@ -237,7 +237,8 @@ fn ports_added_after_open_reach_the_stack_and_not_the_kernel() {
                 return Step::Idle;
             };
             if closed {
-                return if peer.is_finished() && udp_peer.is_finished() {
+                return if peer.is_finished() && udp_peer.is_finished() && s.connection_count() == 0
+                {
                     Step::Done
                 } else {
                     Step::Idle
@@ -596,6 +597,7 @@ fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
             })
             .collect();
         // Each sends 10 kB of a byte derived from its own port, then FIN.
+        use daytona_core::tcp::{Shutdown, State};
         let mut left: Vec<usize> = vec![10_000; N];
         let mut closed = vec![false; N];
         drive(&mut drv, clock, |s, now| {
@@ -615,12 +617,15 @@ fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
                     Err(e) => panic!("send: {e:?}"),
                 }
                 if left[i] == 0 {
-                    s.tcp_close(now, c).expect("close");
+                    s.tcp_shutdown(now, c, Shutdown::Write).expect("shutdown");
                     closed[i] = true;
                     moved = true;
                 }
             }
-            if acceptor.is_finished() {
+            // Done when the kernel has read everything and acknowledged
+            // every FIN (its ACKs must not arrive after the table is gone).
+            let acked = |c| matches!(s.tcp_state(c), Ok(State::FinWait2 | State::TimeWait));
+            if acceptor.is_finished() && conns.iter().all(|&c| acked(c)) {
                 Step::Done
             } else if moved {
                 Step::Progress

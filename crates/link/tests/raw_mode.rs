@@ -276,13 +276,19 @@ fn a_port_a_kernel_socket_holds_is_refused() {
     let pair = Pair::new(37).expect("namespaces");
     let at = SocketAddrV4::new(pair.day_addr(), 5010);
     let day_if = pair.day_if.clone();
-    let err = pair.day.run(move || {
+    let (err, later) = pair.day.run(move || {
         let _kernel = kernel_listener(at);
-        RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5010)).err()
+        let err = RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5010)).err();
+        // Also when the port is added later.
+        let mut link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
+        let later = link.set_ports(&[5010], &[]).err();
+        (err, later)
     });
-    let e = err.expect("opened on a port the kernel listens on");
-    assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
-    assert!(e.to_string().contains("5010"), "{e}");
+    for e in [err, later] {
+        let e = e.expect("took a port the kernel listens on");
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert!(e.to_string().contains("5010"), "{e}");
+    }
     assert!(!pair.day_tables().contains("daytona_"));
 }
 

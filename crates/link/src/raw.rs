@@ -181,6 +181,9 @@ pub fn parse_kernel_sockets(text: &str, listeners_only: bool, addr: Ipv4Addr) ->
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RawStats {
     pub rx_packets: u64,
+    /// Received TCP super-packets (GSO of a local peer), their segment
+    /// size estimated from the MTU.
+    pub rx_gso: u64,
     /// Received packets with a partial checksum (GSO, local), handed to
     /// the stack as trusted.
     pub rx_checksum_partial: u64,
@@ -449,6 +452,8 @@ impl RawLink {
                     (true, Some(p)) => {
                         meta.csum_partial = Some(p);
                         meta.csum_verified = true;
+                        meta.gso_size = gso_estimate(pkt, self.mtu);
+                        self.stats.rx_gso += u64::from(meta.gso_size.is_some());
                         self.stats.rx_checksum_partial += 1;
                     }
                     _ => {
@@ -529,6 +534,21 @@ impl RawLink {
         }
         taken
     }
+}
+
+/// The segment size of a TCP super-packet (a local peer's GSO packet,
+/// larger than the MTU): `SOCK_DGRAM` packet sockets do not report it, so
+/// it is taken as what fits the MTU behind this packet's own headers —
+/// Linux's `mss_now` for a peer on this link. `None` for a packet that fits
+/// the MTU.
+fn gso_estimate(ip: &[u8], mtu: usize) -> Option<u16> {
+    if ip.len() <= mtu || ip.len() < 40 || ip[9] != 6 {
+        return None;
+    }
+    let hl = usize::from(ip[0] & 0xf) * 4;
+    let doff = usize::from(ip.get(hl + 12)? >> 4) * 4;
+    let seg = mtu.checked_sub(hl + doff)?;
+    u16::try_from(seg).ok().filter(|s| *s > 0)
 }
 
 /// `tp_status` of the `PACKET_AUXDATA` control message (0 if absent).
@@ -630,6 +650,24 @@ mod tests {
             vec![80, 8080, 50_000]
         );
         assert!(parse_kernel_sockets("header\ngarbage line here\n", true, me).is_empty());
+    }
+
+    #[test]
+    fn gso_segment_size_is_what_fits_the_mtu_behind_the_headers() {
+        let mut p = vec![0u8; 20 + 32 + 10_000];
+        p[0] = 0x45;
+        p[9] = 6;
+        p[20 + 12] = 8 << 4; // 32-byte TCP header (timestamps)
+        assert_eq!(gso_estimate(&p, 1500), Some(1448));
+        assert_eq!(gso_estimate(&p, 9000), Some(8948));
+        assert_eq!(gso_estimate(&p[..1500], 1500), None); // fits the MTU
+        p[9] = 17;
+        assert_eq!(gso_estimate(&p, 1500), None); // not TCP
+        p[9] = 6;
+        p[0] = 0x4f; // 60-byte IP header
+        p[60 + 12] = 15 << 4; // and a 60-byte TCP header
+        assert_eq!(gso_estimate(&p, 1500), Some(1380));
+        assert_eq!(gso_estimate(&p, 100), None);
     }
 
     #[test]

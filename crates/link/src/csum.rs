@@ -6,7 +6,7 @@
 //! payload is intact; computing the real checksum lets the stack verify it
 //! like any other packet.
 
-use crate::CsumPartial;
+use crate::{gso, CsumPartial};
 use daytona_wire::checksum;
 use std::net::Ipv4Addr;
 
@@ -59,28 +59,19 @@ pub fn complete_l4_checksum(ip: &mut [u8]) -> bool {
     if hl < 20 || total < hl || total > ip.len() || frag & 0x3fff != 0 {
         return false;
     }
-    let proto = ip[9];
-    let off = match proto {
-        6 => 16,
-        17 => 6,
-        _ => return false,
+    let ip = &mut ip[..total];
+    let Some(partial) = partial_at(ip) else {
+        return false;
     };
+    // Make the checksum partial, then complete it: one routine does both
+    // (`gso::complete_checksum`, which also sends a computed zero as all
+    // ones, as RFC 768 requires for UDP).
     let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let l4 = &mut ip[hl..total];
-    if l4.len() < off + 2 {
-        return false;
-    }
-    l4[off] = 0;
-    l4[off + 1] = 0;
-    let pseudo = checksum::pseudo_header_v4(&src, &dst, proto, l4.len() as u32);
-    let mut c = !checksum::combine(&[pseudo, checksum::sum(l4)]);
-    if proto == 17 && c == 0 {
-        // RFC 768: a computed zero is sent as all ones.
-        c = 0xffff;
-    }
-    l4[off..off + 2].copy_from_slice(&c.to_be_bytes());
-    true
+    let pseudo = checksum::pseudo_header_v4(&src, &dst, ip[9], (total - hl) as u32);
+    let field = hl + usize::from(partial.offset);
+    ip[field..field + 2].copy_from_slice(&pseudo.to_be_bytes());
+    gso::complete_checksum(ip, partial)
 }
 
 #[cfg(test)]
@@ -152,5 +143,22 @@ mod tests {
         p[60 + 12] = 15 << 4; // and a 60-byte TCP header
         assert_eq!(gso_estimate(&p, 1500), Some(1380));
         assert_eq!(gso_estimate(&p, 100), None);
+    }
+
+    #[test]
+    fn udp_checksum_is_completed_and_padding_ignored() {
+        let mut p = tcp_packet(b"udp payload, odd length");
+        p[9] = 17;
+        let l4 = p.len() - 20;
+        p[24..26].copy_from_slice(&(l4 as u16).to_be_bytes());
+        // Ethernet padding after the IP packet is not summed.
+        p.extend_from_slice(&[0xab; 7]);
+        assert!(complete_l4_checksum(&mut p));
+        let src = Ipv4Addr::new(198, 18, 0, 1);
+        let dst = Ipv4Addr::new(198, 18, 0, 2);
+        let pseudo = checksum::pseudo_header_v4(&src, &dst, 17, l4 as u32);
+        let sum = checksum::combine(&[pseudo, checksum::sum(&p[20..20 + l4])]);
+        assert_eq!(sum, 0xffff);
+        assert_ne!(&p[26..28], &[0, 0], "UDP sends no zero checksum");
     }
 }

@@ -97,12 +97,18 @@ pub fn complete_checksum(frame: &mut [u8], partial: CsumPartial) -> bool {
     true
 }
 
-/// Writes the full TCP checksum of a TCP/IPv4 frame.
+/// Writes the full TCP checksum of a TCP/IPv4 frame: the pseudo-header
+/// sum goes into the field, then it is completed like a partial one.
 pub fn fill_tcp_checksum(frame: &mut [u8], layout: TcpLayout) {
     let pseudo = tcp_pseudo_sum(frame, layout);
-    frame[layout.tcp + 16..layout.tcp + 18].fill(0);
-    let sum = checksum::combine(&[pseudo, checksum::sum(&frame[layout.tcp..])]);
-    frame[layout.tcp + 16..layout.tcp + 18].copy_from_slice(&(!sum).to_be_bytes());
+    frame[layout.tcp + 16..layout.tcp + 18].copy_from_slice(&pseudo.to_be_bytes());
+    complete_checksum(
+        frame,
+        CsumPartial {
+            start: layout.tcp as u16,
+            offset: 16,
+        },
+    );
 }
 
 fn fill_ip_checksum(frame: &mut [u8], layout: TcpLayout) {

@@ -24,7 +24,8 @@
 //! and disappears when the link is dropped (it is not persistent).
 #![allow(unsafe_code)]
 
-use crate::{gso, Batch, CsumPartial, FrameMeta, Link, LinkCaps};
+use crate::vnet::{self, VNET_HDR_LEN};
+use crate::{gso, Batch, FrameMeta, Link, LinkCaps};
 use daytona_core::stack::{EthernetAddress, StackConfig};
 use daytona_core::time::Instant;
 use std::ffi::CString;
@@ -32,17 +33,6 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// `struct virtio_net_hdr` (without `num_buffers`).
-const VNET_HDR_LEN: usize = 10;
-const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
-const VIRTIO_NET_HDR_F_DATA_VALID: u8 = 2;
-const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
-const VIRTIO_NET_HDR_GSO_TCPV4: u8 = 1;
-const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
-/// The CWR flag in the TCP header's flags byte.
-const TCP_CWR: u8 = 0x80;
-/// Offset of the checksum field in the TCP header.
-const TCP_CSUM_OFFSET: usize = 16;
 /// Largest IP packet a super-segment may be (IPv4 total length).
 const MAX_IP_PACKET: usize = 65_535;
 const ETHERNET_HEADER: usize = 14;
@@ -468,49 +458,26 @@ impl TapLink {
         }
     }
 
-    /// The metadata of a received frame from its virtio_net_hdr; `None`
-    /// for one we cannot use (a GSO type we did not ask for, offsets
-    /// outside the frame).
+    /// The metadata of a received frame from its virtio_net_hdr
+    /// ([`vnet::parse`]), counted; `None` for one we cannot use (a GSO type
+    /// we did not ask for, offsets outside the frame).
     fn parse_vnet_hdr(&mut self, h: &[u8; VNET_HDR_LEN], len: usize) -> Option<FrameMeta> {
-        let flags = h[0];
-        let gso_type = h[1];
-        let gso_size = u16::from_le_bytes([h[4], h[5]]);
-        let csum_start = u16::from_le_bytes([h[6], h[7]]);
-        let csum_offset = u16::from_le_bytes([h[8], h[9]]);
-        let mut meta = FrameMeta::default();
-        match gso_type & !VIRTIO_NET_HDR_GSO_ECN {
-            VIRTIO_NET_HDR_GSO_NONE => {}
-            VIRTIO_NET_HDR_GSO_TCPV4 if gso_size > 0 => {
-                self.stats.rx_gso += 1;
-                meta.gso_size = Some(gso_size);
-            }
-            _ => return None,
-        }
-        if flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
-            if usize::from(csum_start) + usize::from(csum_offset) + 2 > len {
-                return None;
-            }
+        let meta = vnet::parse(h, len)?;
+        self.stats.rx_gso += u64::from(meta.gso_size.is_some());
+        if meta.csum_partial.is_some() {
             self.stats.rx_csum_partial += 1;
-            meta.csum_partial = Some(CsumPartial {
-                start: csum_start,
-                offset: csum_offset,
-            });
-            meta.csum_verified = true;
-        } else if flags & VIRTIO_NET_HDR_F_DATA_VALID != 0 {
+        } else if meta.csum_verified {
             self.stats.rx_data_valid += 1;
-            meta.csum_verified = true;
         }
         Some(meta)
     }
 
     /// Writes one frame; false when the kernel refused it (counted).
     fn write_one(&mut self, frame: &[u8], meta: FrameMeta) -> io::Result<bool> {
-        let (hdr, partial, split) = match meta.gso_size {
-            Some(gso_size) => match gso_header(frame, self.ethernet(), gso_size) {
-                Some(g) => (g.hdr, g.partial, Some(g.csum_at)),
-                None => ([0; VNET_HDR_LEN], [0; 2], None),
-            },
-            None => ([0; VNET_HDR_LEN], [0; 2], None),
+        let (hdr, tso) = vnet::for_transmit(frame, meta, self.ethernet());
+        let (split, partial) = match tso {
+            Some((at, partial)) => (Some(at), partial),
+            None => (None, [0; 2]),
         };
         let iov = |p: *const u8, len: usize| libc::iovec {
             iov_base: p as *mut libc::c_void,
@@ -569,42 +536,6 @@ impl TapLink {
             }
         }
     }
-}
-
-/// How a TCP super-segment goes to the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct GsoHeader {
-    hdr: [u8; VNET_HDR_LEN],
-    /// The checksum field's value: the pseudo-header sum.
-    partial: [u8; 2],
-    /// Offset of the checksum field in the frame.
-    csum_at: usize,
-}
-
-/// The virtio_net_hdr of a TCP/IPv4 super-segment; `None` when the frame
-/// is not one (it then goes out as it is).
-fn gso_header(frame: &[u8], ethernet: bool, gso_size: u16) -> Option<GsoHeader> {
-    let l = gso::tcp_layout(frame, ethernet)?;
-    let mut hdr = [0u8; VNET_HDR_LEN];
-    // virtio 1.x §5.1.6.2: GSO with the checksum left to the device; the
-    // field holds the pseudo-header sum (Linux `__tcp_v4_send_check`,
-    // which its `tcp4_gso_segment` expects).
-    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
-    // A super-segment with CWR set (RFC 3168 §6.1.2) is marked ECN, so
-    // CWR goes on the first segment only.
-    if frame[l.tcp + 13] & TCP_CWR != 0 {
-        hdr[1] |= VIRTIO_NET_HDR_GSO_ECN;
-    }
-    hdr[2..4].copy_from_slice(&(l.payload as u16).to_le_bytes());
-    hdr[4..6].copy_from_slice(&gso_size.to_le_bytes());
-    hdr[6..8].copy_from_slice(&(l.tcp as u16).to_le_bytes());
-    hdr[8..10].copy_from_slice(&(TCP_CSUM_OFFSET as u16).to_le_bytes());
-    Some(GsoHeader {
-        hdr,
-        partial: gso::tcp_pseudo_sum(frame, l).to_be_bytes(),
-        csum_at: l.tcp + TCP_CSUM_OFFSET,
-    })
 }
 
 /// Sets the MTU and brings the interface up (through an `AF_INET` socket
@@ -721,38 +652,6 @@ mod tests {
     }
 
     #[test]
-    fn super_segments_get_a_gso_header() {
-        use crate::gso::tests::tcp_frame;
-        let f = tcp_frame(true, 5000, 0x10 | TCP_CWR);
-        let g = gso_header(&f, true, 1448).expect("a TCP super-segment");
-        let h = g.hdr;
-        assert_eq!(h[0], VIRTIO_NET_HDR_F_NEEDS_CSUM);
-        assert_eq!(h[1], VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN);
-        // Ethernet 14 + IPv4 20 + TCP 32 (with timestamps).
-        assert_eq!(u16::from_le_bytes([h[2], h[3]]), 66, "hdr_len");
-        assert_eq!(u16::from_le_bytes([h[4], h[5]]), 1448, "gso_size");
-        assert_eq!(u16::from_le_bytes([h[6], h[7]]), 34, "csum_start");
-        assert_eq!(u16::from_le_bytes([h[8], h[9]]), 16, "csum_offset");
-        assert_eq!(g.csum_at, 50);
-        // The kernel completes the checksum from the partial one: doing so
-        // here gives the stack's full checksum back.
-        let mut done = f.clone();
-        done[50..52].copy_from_slice(&g.partial);
-        let p = CsumPartial {
-            start: 34,
-            offset: 16,
-        };
-        assert!(gso::complete_checksum(&mut done, p));
-        assert_eq!(done, f);
-        let plain = tcp_frame(false, 5000, 0x10);
-        assert_eq!(
-            gso_header(&plain, false, 1448).unwrap().hdr[1],
-            VIRTIO_NET_HDR_GSO_TCPV4
-        );
-        assert_eq!(gso_header(b"not tcp", true, 1448), None);
-    }
-
-    #[test]
     fn vnet_header_is_parsed() {
         let cfg = TapConfig::default();
         // A link value without a device is not constructible; parse through
@@ -772,8 +671,8 @@ mod tests {
             stats: TapStats::default(),
         };
         let mut h = [0u8; VNET_HDR_LEN];
-        h[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-        h[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+        h[0] = vnet::F_NEEDS_CSUM;
+        h[1] = vnet::GSO_TCPV4;
         h[4..6].copy_from_slice(&1448u16.to_le_bytes());
         h[6..8].copy_from_slice(&34u16.to_le_bytes());
         h[8..10].copy_from_slice(&16u16.to_le_bytes());
@@ -782,7 +681,7 @@ mod tests {
         assert!(m.csum_verified);
         assert_eq!(
             m.csum_partial,
-            Some(CsumPartial {
+            Some(crate::CsumPartial {
                 start: 34,
                 offset: 16
             })
@@ -792,8 +691,11 @@ mod tests {
         h[1] = 3; // VIRTIO_NET_HDR_GSO_UDP
         assert_eq!(link.parse_vnet_hdr(&h, 60_000), None);
         let mut h = [0u8; VNET_HDR_LEN];
-        h[0] = VIRTIO_NET_HDR_F_DATA_VALID;
+        h[0] = vnet::F_DATA_VALID;
         let m = link.parse_vnet_hdr(&h, 60).unwrap();
         assert!(m.csum_verified && m.csum_partial.is_none() && m.gso_size.is_none());
+        // Counted once each; the refused headers not at all.
+        let st = link.stats();
+        assert_eq!((st.rx_gso, st.rx_csum_partial, st.rx_data_valid), (1, 1, 1));
     }
 }

@@ -8,12 +8,14 @@
 use crate::{gso, CsumPartial, FrameMeta};
 
 pub const VNET_HDR_LEN: usize = 10;
-const F_NEEDS_CSUM: u8 = 1;
-const F_DATA_VALID: u8 = 2;
+pub(crate) const F_NEEDS_CSUM: u8 = 1;
+pub(crate) const F_DATA_VALID: u8 = 2;
 const GSO_NONE: u8 = 0;
-const GSO_TCPV4: u8 = 1;
+pub(crate) const GSO_TCPV4: u8 = 1;
 const GSO_ECN: u8 = 0x80;
 const TCP_CSUM_OFFSET: usize = 16;
+/// The CWR flag in the TCP header's flags byte.
+const TCP_CWR: u8 = 0x80;
 
 /// The metadata of a received frame of `len` bytes from its header;
 /// `None` for one the stack cannot take as it is (a GSO type other than
@@ -47,7 +49,7 @@ pub fn parse(h: &[u8; VNET_HDR_LEN], len: usize) -> Option<FrameMeta> {
     Some(meta)
 }
 
-/// What to send before a frame: the header, and for a TCP super-segment
+/// What to send before a frame (TAP and packet sockets alike): the header, and for a TCP super-segment
 /// the offset of its checksum field and the pseudo-header sum that must
 /// stand there instead of the full checksum (`NEEDS_CSUM`: the kernel
 /// completes it per segment, as Linux's `__tcp_v4_send_check` expects).
@@ -69,6 +71,11 @@ pub fn for_transmit(
     }
     h[0] = F_NEEDS_CSUM;
     h[1] = GSO_TCPV4;
+    // A super-segment with CWR set (RFC 3168 §6.1.2) is marked ECN, so a
+    // device segmenting it puts CWR on the first segment only.
+    if frame[l.tcp + 13] & TCP_CWR != 0 {
+        h[1] |= GSO_ECN;
+    }
     h[2..4].copy_from_slice(&(l.payload as u16).to_le_bytes());
     h[4..6].copy_from_slice(&gso_size.to_le_bytes());
     h[6..8].copy_from_slice(&(l.tcp as u16).to_le_bytes());
@@ -137,5 +144,38 @@ mod tests {
             for_transmit(&big, FrameMeta::default(), true),
             ([0; VNET_HDR_LEN], None)
         );
+    }
+
+    #[test]
+    fn super_segment_with_cwr_is_marked_ecn_and_its_checksum_left_partial() {
+        use crate::gso::tests::tcp_frame;
+        let meta = FrameMeta {
+            gso_size: Some(1448),
+            ..FrameMeta::default()
+        };
+        let f = tcp_frame(true, 5000, 0x10 | TCP_CWR);
+        let (h, split) = for_transmit(&f, meta, true);
+        assert_eq!(h[0], F_NEEDS_CSUM);
+        assert_eq!(h[1], GSO_TCPV4 | GSO_ECN);
+        // Ethernet 14 + IPv4 20 + TCP 32 (with timestamps).
+        assert_eq!(u16::from_le_bytes([h[2], h[3]]), 66, "hdr_len");
+        assert_eq!(u16::from_le_bytes([h[4], h[5]]), 1448, "gso_size");
+        assert_eq!(u16::from_le_bytes([h[6], h[7]]), 34, "csum_start");
+        assert_eq!(u16::from_le_bytes([h[8], h[9]]), 16, "csum_offset");
+        let (at, partial) = split.expect("a TCP super-segment");
+        assert_eq!(at, 50);
+        // The kernel completes the checksum from the partial one: doing so
+        // here gives the stack's full checksum back.
+        let mut done = f.clone();
+        done[at..at + 2].copy_from_slice(&partial);
+        let p = CsumPartial {
+            start: 34,
+            offset: 16,
+        };
+        assert!(crate::gso::complete_checksum(&mut done, p));
+        assert_eq!(done, f);
+        let plain = tcp_frame(false, 5000, 0x10);
+        assert_eq!(for_transmit(&plain, meta, false).0[1], GSO_TCPV4);
+        assert_eq!(for_transmit(b"not tcp", meta, true).1, None);
     }
 }

@@ -85,23 +85,30 @@ impl EventSubscription {
 
     /// The oldest pending event, waiting up to `timeout` for one; `None` on
     /// timeout or once the runtime has shut down and nothing is left.
+    ///
+    /// A timeout too long to represent (`Duration::MAX`) waits until an
+    /// event comes or the runtime shuts down.
     pub fn next_timeout(&self, timeout: Duration) -> Option<Event> {
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = std::time::Instant::now().checked_add(timeout);
         let mut s = self.ring.lock();
         loop {
             if let Some(e) = s.queue.pop_front() {
                 return Some(e);
             }
             let now = std::time::Instant::now();
-            if s.closed || now >= deadline {
+            if s.closed || deadline.is_some_and(|d| now >= d) {
                 return None;
             }
-            s = self
-                .ring
-                .cv
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            s = match deadline {
+                Some(d) => {
+                    self.ring
+                        .cv
+                        .wait_timeout(s, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+                None => self.ring.cv.wait(s).unwrap_or_else(|p| p.into_inner()),
+            };
         }
     }
 

@@ -74,3 +74,14 @@ fn tags_and_stack_wide_subscription() {
     }
     assert!(seen.iter().any(|e| e.conn == c1.conn_id() && e.tag == 42));
 }
+
+#[test]
+fn waiting_for_an_event_with_an_unbounded_timeout_does_not_panic() {
+    let (mut a, _b) = pair();
+    let sub = a.events(4);
+    // Once the runtime is gone the subscription is closed: a wait of any
+    // length (`Duration::MAX` is what "forever" looks like in `std`)
+    // returns `None` instead of overflowing the deadline.
+    a.shutdown();
+    assert!(sub.next_timeout(Duration::MAX).is_none());
+}

@@ -417,6 +417,26 @@ fn accept_backlog_overflow_drops_syns_until_the_application_accepts() {
     for _ in 0..2 {
         assert_eq!(client().join().expect("kernel"), Ok(true));
     }
+    // The kernel's connect returns once it has sent the final ACK; the
+    // connection is queued when Daytona has processed it: wait for both.
+    let mut established = 0;
+    while established < 2 {
+        match events.next_timeout(CoreDuration::from_secs(10)) {
+            Some(e)
+                if matches!(
+                    e.kind,
+                    EventKind::StateChange {
+                        to: daytona_core::tcp::State::Established,
+                        ..
+                    }
+                ) =>
+            {
+                established += 1
+            }
+            Some(_) => continue,
+            None => panic!("the two handshakes did not complete"),
+        }
+    }
     assert_eq!(l.pending().expect("pending"), 2);
     // A third SYN is dropped (Linux's behaviour with a full accept queue)...
     let third = client();

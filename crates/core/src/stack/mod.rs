@@ -1201,7 +1201,14 @@ impl Stack {
         }
         // Receive-buffer autotuning may have grown the buffers: charge the
         // difference, and let the connection grow only into what is left.
-        let capacity = slot.conn.buffer_capacity();
+        // A TIME-WAIT connection only remembers sequence numbers and
+        // timestamps (Linux swaps in a small tcp_timewait_sock): it holds
+        // no buffers, so a server that closes first keeps accepting.
+        let capacity = if slot.conn.state() == State::TimeWait {
+            0
+        } else {
+            slot.conn.buffer_capacity()
+        };
         self.buffer_memory = (self.buffer_memory + capacity).saturating_sub(slot.charged);
         slot.charged = capacity;
         slot.conn.buffer_headroom = self

@@ -809,6 +809,33 @@ fn buffer_autotuning_stops_at_the_memory_budget() {
 }
 
 #[test]
+fn time_wait_connections_hold_no_buffer_memory() {
+    // B has room for one connection's buffers. After it closes first, its
+    // TIME-WAIT connection must not keep the next one out.
+    let defaults = TcpConfig::default();
+    let mut b_cfg = StackConfig::ip(B_IP, 24);
+    b_cfg.max_buffer_memory = 2 * (defaults.send_buffer + defaults.recv_buffer) - 1;
+    let b = Stack::new(b_cfg, CcRegistry::with_builtin()).unwrap();
+    let mut p = Pair::new(ip_stack(A_IP), b);
+    let (l, c, s) = listen_and_connect(&mut p, 8);
+    p.b.tcp_close(p.now, s).unwrap();
+    p.run(Duration::from_millis(10));
+    p.a.tcp_close(p.now, c).unwrap();
+    p.run(Duration::from_millis(10));
+    assert_eq!(
+        p.b.connection_count(),
+        1,
+        "B keeps its TIME-WAIT connection"
+    );
+    let c2 =
+        p.a.tcp_connect(p.now, SocketAddrV4::new(B_IP, 80), None)
+            .unwrap();
+    p.run(Duration::from_millis(10));
+    assert_eq!(p.a.tcp_state(c2), Ok(State::Established));
+    assert!(p.b.tcp_accept(l).is_ok());
+}
+
+#[test]
 fn a_reset_connection_the_app_still_holds_frees_its_four_tuple() {
     // A handle the application has not closed yet keeps a CLOSED
     // connection's slot, but not its 4-tuple: a new SYN from the same peer

@@ -213,6 +213,9 @@ pub fn parse_kernel_sockets(text: &str, listeners_only: bool, addr: Ipv4Addr) ->
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RawStats {
     pub rx_packets: u64,
+    /// Received TCP super-packets (GSO of a local peer), their segment
+    /// size estimated from the MTU.
+    pub rx_gso: u64,
     /// Received packets with a partial checksum (GSO, local), handed to
     /// the stack as trusted.
     pub rx_checksum_partial: u64,
@@ -487,6 +490,8 @@ impl RawLink {
                     (true, Some(p)) => {
                         meta.csum_partial = Some(p);
                         meta.csum_verified = true;
+                        meta.gso_size = csum::gso_estimate(pkt, self.mtu);
+                        self.stats.rx_gso += u64::from(meta.gso_size.is_some());
                         self.stats.rx_checksum_partial += 1;
                     }
                     _ => {

@@ -939,8 +939,14 @@ fn shutdown_in_thread<'a>(shared: &'a Shared, mut core: MutexGuard<'a, Core>) {
     match shared.opts.shutdown {
         ShutdownPolicy::Reset => {
             if let Some(stack) = core.stack_any() {
-                for &h in &open {
-                    let _ = stack.tcp_abort(now, h);
+                // Every connection, also those closed by the application
+                // and still finishing, is reset: none is left half-done
+                // at a peer that would wait for it.
+                let all: Vec<_> = stack.tcp_states().collect();
+                for (h, st) in all {
+                    if st != State::Closed && st != State::TimeWait {
+                        let _ = stack.tcp_abort_any(now, h);
+                    }
                 }
             }
             core.after_change(shared, now);
@@ -952,18 +958,18 @@ fn shutdown_in_thread<'a>(shared: &'a Shared, mut core: MutexGuard<'a, Core>) {
                 }
             }
             core.after_change(shared, now);
+            // Wait for every connection still sending, also those the
+            // application already closed (their queued data and FIN are
+            // ours to deliver, as the kernel does after close(2)).
+            let finished =
+                |st: State| matches!(st, State::FinWait2 | State::TimeWait | State::Closed);
             let end = now + linger;
             // Application threads driving the link give it back once they
             // see `closing`; until then we poll it on a short period.
             loop {
                 let now = shared.clock.now();
-                let done = |s: &mut Stack, h: ConnHandle| {
-                    s.tcp_state(h).map_or(true, |st| {
-                        matches!(st, State::FinWait2 | State::TimeWait | State::Closed)
-                    })
-                };
                 let all_done = match core.stack_any() {
-                    Some(s) => open.iter().all(|&h| done(s, h)),
+                    Some(s) => s.tcp_states().all(|(_, st)| finished(st)),
                     None => true,
                 };
                 if all_done || now >= end {
@@ -993,16 +999,16 @@ fn shutdown_in_thread<'a>(shared: &'a Shared, mut core: MutexGuard<'a, Core>) {
             }
             let now = shared.clock.now();
             if let Some(stack) = core.stack_any() {
-                for &h in &open {
+                let left: Vec<_> = stack.tcp_states().collect();
+                for (h, st) in left {
                     // FIN acknowledged: a plain close; otherwise give up
-                    // with a RST (RFC 9293 §3.10.5 abort).
-                    let acked = stack.tcp_state(h).map_or(true, |st| {
-                        matches!(st, State::FinWait2 | State::TimeWait | State::Closed)
-                    });
-                    let _ = if acked {
+                    // with a RST (RFC 9293 §3.10.5 abort). Connections the
+                    // application closed already are the stack's: only an
+                    // unfinished one is reset.
+                    let _ = if finished(st) {
                         stack.tcp_close(now, h)
                     } else {
-                        stack.tcp_abort(now, h)
+                        stack.tcp_abort_any(now, h)
                     };
                 }
             }

@@ -191,3 +191,27 @@ fn a_vanished_peer_link_is_survived() {
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
     assert!(a.link_errors().0 > 0);
 }
+
+#[test]
+fn graceful_shutdown_delivers_what_closed_streams_still_hold() {
+    // The peer has closed its side; we write 4 MB, close the stream and
+    // drop the runtime at once. Like the kernel after close(2), the
+    // runtime still owes the peer those bytes and our FIN.
+    let (a, b) = pair();
+    let l = TcpListener::bind(&b, addr(B, 80)).unwrap();
+    let mut c = TcpStream::connect(&a, addr(B, 80)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut eof = [0u8; 1];
+    assert_eq!(c.read(&mut eof).unwrap(), 0, "the peer's FIN");
+    let reader = std::thread::spawn(move || {
+        let mut s = s;
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).map(|_| hash(&got))
+    });
+    let data = pattern(4 << 20, 5);
+    c.write_all(&data).unwrap();
+    drop(c);
+    drop(a);
+    assert_eq!(reader.join().unwrap().unwrap(), hash(&data));
+}

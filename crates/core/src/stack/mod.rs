@@ -246,6 +246,15 @@ impl Stack {
         self.conns.len()
     }
 
+    /// Every TCP connection the stack holds and its state, including those
+    /// the application has closed that are still sending (FIN-WAIT,
+    /// LAST-ACK, CLOSING) and those not accepted yet.
+    pub fn tcp_states(&self) -> impl Iterator<Item = (ConnHandle, State)> + '_ {
+        self.conns
+            .iter()
+            .map(|(index, generation, slot)| (ConnHandle { index, generation }, slot.conn.state()))
+    }
+
     /// The next event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -1511,6 +1520,22 @@ impl Stack {
     /// Resets the connection. The handle is invalid afterwards.
     pub fn tcp_abort(&mut self, now: Instant, h: ConnHandle) -> Result<(), Error> {
         self.release(now, h, true)
+    }
+
+    /// Resets any connection the stack holds, also one the application
+    /// has closed already and the stack is still finishing (shutting a
+    /// runtime down: RFC 9293 §3.10.5 ABORT of what cannot finish).
+    pub fn tcp_abort_any(&mut self, now: Instant, h: ConnHandle) -> Result<(), Error> {
+        let slot = self
+            .conns
+            .get_mut(h.index, h.generation)
+            .ok_or(Error::InvalidHandle)?;
+        slot.conn.abort(now);
+        if slot.owner == Owner::App {
+            slot.owner = Owner::Released;
+        }
+        self.after_conn(now, h);
+        Ok(())
     }
 
     fn release(&mut self, now: Instant, h: ConnHandle, abort: bool) -> Result<(), Error> {

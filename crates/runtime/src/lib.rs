@@ -42,6 +42,34 @@ pub struct Driver<L: Link> {
     tx: Batch,
     /// Largest frame the stack writes.
     max_frame: usize,
+    /// Frames to our own address, fed back to the stack (loopback).
+    looped: Batch,
+    /// Frames for the link when some of a batch were looped back.
+    out: Batch,
+    /// Our IPv4 address and (Ethernet) MAC, to recognise frames to
+    /// ourselves.
+    own_ip: [u8; 4],
+    own_mac: Option<[u8; 6]>,
+}
+
+/// Most rounds of loopback one `transmit` runs (each round feeds the
+/// stack the frames it sent itself, which may answer them); a safety net,
+/// as every round is driven by real segments.
+const LOOPBACK_ROUNDS: usize = 4096;
+
+/// Whether the stack sent `frame` to itself: an IPv4 packet to our address
+/// (IP medium); on Ethernet a frame to our MAC, or our ARP request for our
+/// own address (which leads to the former).
+fn to_self(frame: &[u8], own_ip: [u8; 4], own_mac: Option<[u8; 6]>) -> bool {
+    match own_mac {
+        None => frame.get(16..20) == Some(&own_ip[..]),
+        Some(mac) => {
+            frame.get(0..6) == Some(&mac[..])
+                || (frame.get(12..14) == Some(&[0x08, 0x06][..])
+                    && frame.get(28..32) == Some(&own_ip[..])
+                    && frame.get(38..42) == Some(&own_ip[..]))
+        }
+    }
 }
 
 impl<L: Link> Driver<L> {
@@ -74,12 +102,21 @@ impl<L: Link> Driver<L> {
             }
         }
         let max_frame = stack.config().max_frame_len();
+        let own_ip = stack.config().addr.octets();
+        let own_mac = match stack.config().medium {
+            daytona_core::stack::Medium::Ethernet { mac } => Some(mac.0),
+            daytona_core::stack::Medium::Ip => None,
+        };
         Ok(Driver {
             stack,
             link,
             rx: Batch::new(),
             tx: Batch::new(),
             max_frame,
+            looped: Batch::new(),
+            out: Batch::new(),
+            own_ip,
+            own_mac,
         })
     }
 
@@ -142,25 +179,56 @@ impl<L: Link> Driver<L> {
 
     /// Sends everything the stack has to send (after a socket call or a
     /// received batch).
+    ///
+    /// Frames the stack addressed to itself (a client connecting to a
+    /// server on the same stack) never reach the link: as Linux delivers
+    /// traffic to a local address through loopback, they are handed back
+    /// to the stack at once, and what it answers goes the same way.
     pub fn transmit(&mut self, now: Instant) -> io::Result<()> {
-        self.tx.clear();
-        // The stack writes each frame straight into the batch.
-        let (stack, max) = (&mut self.stack, self.max_frame);
-        while self.tx.fill_with(max, |buf| {
-            let n = stack.poll_transmit(now, buf);
-            let gso_size = stack.tx_gso_size();
-            Ok::<_, io::Error>(n.map(|n| {
-                (
-                    n,
-                    FrameMeta {
-                        gso_size,
-                        ..FrameMeta::default()
-                    },
-                )
-            }))
-        })? {}
-        if !self.tx.is_empty() {
-            self.link.send_batch(now, &self.tx)?;
+        for _ in 0..LOOPBACK_ROUNDS {
+            self.tx.clear();
+            // The stack writes each frame straight into the batch.
+            let (stack, max) = (&mut self.stack, self.max_frame);
+            while self.tx.fill_with(max, |buf| {
+                let n = stack.poll_transmit(now, buf);
+                let gso_size = stack.tx_gso_size();
+                Ok::<_, io::Error>(n.map(|n| {
+                    (
+                        n,
+                        FrameMeta {
+                            gso_size,
+                            ..FrameMeta::default()
+                        },
+                    )
+                }))
+            })? {}
+            let (ip, mac) = (self.own_ip, self.own_mac);
+            if !self.tx.iter().any(|f| to_self(f, ip, mac)) {
+                if !self.tx.is_empty() {
+                    self.link.send_batch(now, &self.tx)?;
+                }
+                return Ok(());
+            }
+            self.looped.clear();
+            self.out.clear();
+            for (f, meta) in self.tx.iter_meta() {
+                if to_self(f, ip, mac) {
+                    self.looped.push_with(f, meta);
+                } else {
+                    self.out.push_with(f, meta);
+                }
+            }
+            if !self.out.is_empty() {
+                self.link.send_batch(now, &self.out)?;
+            }
+            for (f, meta) in self.looped.iter_meta() {
+                // Our own frames: their checksums are right by construction.
+                let rx = RxMeta {
+                    csum_verified: true,
+                    gso_size: meta.gso_size,
+                };
+                self.stack.handle_frame_with(now, f, rx);
+            }
         }
         Ok(())
     }
@@ -257,6 +325,62 @@ mod tests {
         let s = Stack::new(cfg, CcRegistry::with_builtin()).unwrap();
         let model = FaultModel::new(Impairment::default(), 1);
         assert!(Driver::new(s, Impaired::new(lb, model)).is_ok());
+    }
+
+    /// A link that records what it is asked to send (Ethernet or not).
+    struct Recorder(Vec<Vec<u8>>, bool);
+
+    impl Link for Recorder {
+        fn caps(&self) -> daytona_link::LinkCaps {
+            daytona_link::LinkCaps {
+                ethernet: self.1,
+                mtu: 1500,
+                max_segment: 1500,
+                rx_checksum_verified: false,
+            }
+        }
+        fn recv_batch(&mut self, _now: Instant, _batch: &mut Batch) -> io::Result<usize> {
+            Ok(0)
+        }
+        fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
+            self.0.extend(batch.iter().map(|f| f.to_vec()));
+            Ok(batch.len())
+        }
+    }
+
+    #[test]
+    fn frames_to_our_own_address_loop_back_without_the_link() {
+        for ethernet in [false, true] {
+            let cfg = if ethernet {
+                StackConfig::ethernet(EthernetAddress([2, 0, 0, 0, 0, 1]), A, 24)
+            } else {
+                StackConfig::ip(A, 24)
+            };
+            let s = Stack::new(cfg, CcRegistry::with_builtin()).unwrap();
+            let mut d = Driver::new(s, Recorder(Vec::new(), ethernet)).unwrap();
+            let now = Instant::from_secs(1);
+            let l = d.stack().tcp_listen(SocketAddrV4::new(A, 80), 4).unwrap();
+            let c = d
+                .stack()
+                .tcp_connect(now, SocketAddrV4::new(A, 80), None)
+                .unwrap();
+            d.stack().tcp_send(now, c, b"to myself").unwrap();
+            d.poll(now).unwrap();
+            let srv = d.stack().tcp_accept(l).expect("handshake done in one poll");
+            let mut buf = [0u8; 16];
+            let n = d.stack().tcp_recv(now, srv, &mut buf).unwrap();
+            assert_eq!(&buf[..n], b"to myself");
+            assert!(
+                d.link().0.is_empty(),
+                "ethernet {ethernet}: nothing hit the link"
+            );
+            // Others' traffic still goes out.
+            d.stack()
+                .tcp_connect(now, SocketAddrV4::new(B, 80), None)
+                .unwrap();
+            d.poll(now).unwrap();
+            assert_eq!(d.link().0.len(), 1, "ethernet {ethernet}");
+        }
     }
 
     #[test]

@@ -498,3 +498,29 @@ fn a_blocked_reader_wakes_when_another_thread_acts() {
     d.abort().unwrap();
     assert_eq!(reader.join().unwrap(), Err(ErrorKind::NotConnected));
 }
+
+#[test]
+fn connecting_to_our_own_address_loops_back() {
+    // As on Linux, where traffic to a local address never leaves the host:
+    // a client and a server on the same stack talk without the link.
+    let (a, _b) = pair();
+    let l = TcpListener::bind(&a, addr(A, 90)).unwrap();
+    let mut c = TcpStream::connect_timeout(&a, &addr(A, 90), Duration::from_secs(5))
+        .expect("connect to our own address");
+    let (mut s, peer) = l.accept().unwrap();
+    assert_eq!(peer, c.local_addr().unwrap());
+    let data = pattern(300_000, 9);
+    let d2 = data.clone();
+    let writer = std::thread::spawn(move || {
+        c.write_all(&d2).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        c
+    });
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    assert_eq!(hash(&got), hash(&data));
+    drop(writer.join().unwrap());
+    // Nobody listening on our own port: refused at once (our own RST).
+    let err = TcpStream::connect_timeout(&a, &addr(A, 91), Duration::from_secs(5)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+}

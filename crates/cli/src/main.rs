@@ -5,12 +5,19 @@
 //! simulated link with the impairments you choose, moving a seeded byte
 //! stream and checking it byte for byte.
 
+mod bench;
+mod cleanup;
+mod demo;
+mod netstack;
+mod privilege;
+mod report;
+mod session;
 mod sim;
 mod units;
+mod workload;
 
 use clap::{Parser, Subcommand};
 use daytona_core::cc::CcRegistry;
-use daytona_core::observe::TcpInfo;
 use daytona_core::tcp::TcpConfig;
 use daytona_core::time::Duration;
 use daytona_link::Impairment;
@@ -35,6 +42,20 @@ enum Command {
     /// Simulate a network of Daytona stacks on virtual time: summary,
     /// event log, time series, pcapng and plots.
     Sim(Box<sim::SimArgs>),
+    /// Measure Daytona against the kernel's TCP (as root): bulk goodput,
+    /// 1-byte round trips and connections per second, kernel↔kernel over
+    /// a veth pair next to kernel↔Daytona over a TAP device.
+    Bench(Box<bench::BenchArgs>),
+    /// Listen on a Daytona stack over a real link (TAP, raw, AF_PACKET) and
+    /// receive, send, echo or answer HTTP GETs, like nc -l / iperf -s.
+    Serve(Box<session::ServeArgs>),
+    /// Connect from a Daytona stack over a real link and send, receive or
+    /// echo, like nc / iperf -c.
+    Connect(Box<session::ConnectArgs>),
+    /// As root: create a namespace and a TAP device, move bytes between
+    /// Daytona and the kernel's TCP both ways with live progress, print
+    /// goodput and TcpInfo, and clean up.
+    Demo(Box<demo::DemoArgs>),
 }
 
 #[derive(clap::Args)]
@@ -141,79 +162,15 @@ fn run_transfer(a: &TransferArgs) -> Result<(), String> {
     );
     println!();
     println!("sender TcpInfo:");
-    print_info(&r.sender_info);
+    report::print_info(&r.sender_info);
     if !r.byte_exact {
         return Err("the transfer was not byte-exact".into());
     }
     Ok(())
 }
 
-fn print_info(i: &TcpInfo) {
-    let rows: Vec<(&str, String)> = vec![
-        ("state", i.state.to_string()),
-        ("ca_state", format!("{:?}", i.ca_state)),
-        ("congestion_control", i.congestion_control.to_string()),
-        (
-            "snd_mss / rcv_mss",
-            format!("{} / {}", i.snd_mss, i.rcv_mss),
-        ),
-        ("snd_cwnd", i.snd_cwnd.to_string()),
-        (
-            "snd_ssthresh",
-            if i.snd_ssthresh == u32::MAX {
-                "inf".into()
-            } else {
-                i.snd_ssthresh.to_string()
-            },
-        ),
-        ("rtt / rttvar", format!("{:?} / {:?}", i.rtt, i.rttvar)),
-        ("min_rtt", format!("{:?}", i.min_rtt)),
-        ("rto", format!("{:?}", i.rto)),
-        (
-            "options",
-            format!(
-                "ts={} sack={} wscale={} ({}/{})",
-                i.options.timestamps,
-                i.options.sack,
-                i.options.window_scale,
-                i.snd_wscale,
-                i.rcv_wscale
-            ),
-        ),
-        (
-            "bytes_sent / acked",
-            format!("{} / {}", i.bytes_sent, i.bytes_acked),
-        ),
-        ("bytes_retrans", i.bytes_retrans.to_string()),
-        (
-            "segs_out / segs_in",
-            format!("{} / {}", i.segs_out, i.segs_in),
-        ),
-        ("total_retrans", i.total_retrans.to_string()),
-        (
-            "rto_count / fast_retransmits",
-            format!("{} / {}", i.rto_count, i.fast_retransmits),
-        ),
-        (
-            "delivery_rate",
-            i.delivery_rate.map_or("-".into(), |r| {
-                format!("{:.2} Mbit/s", r as f64 * 8.0 / 1e6)
-            }),
-        ),
-        (
-            "busy / rwnd_limited / sndbuf_limited",
-            format!(
-                "{:?} / {:?} / {:?}",
-                i.busy_time, i.rwnd_limited, i.sndbuf_limited
-            ),
-        ),
-    ];
-    for (k, v) in rows {
-        println!("  {k:<38} {v}");
-    }
-}
-
 fn main() -> ExitCode {
+    cleanup::default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Bad arguments: clap's first line names the problem; exit 2.
@@ -231,6 +188,10 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Transfer(a) => run_transfer(a),
         Command::Sim(a) => return sim::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Serve(a) => session::serve(a),
+        Command::Connect(a) => session::connect(a),
+        Command::Demo(a) => demo::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

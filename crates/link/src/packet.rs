@@ -97,6 +97,11 @@ pub struct PacketStats {
     pub tx_dropped: u64,
 }
 
+fn fmt_mac(m: [u8; 6]) -> String {
+    let h: Vec<String> = m.iter().map(|b| format!("{b:02x}")).collect();
+    h.join(":")
+}
+
 /// The mapped ring; unmapped on drop.
 struct Ring {
     ptr: *mut u8,
@@ -154,6 +159,18 @@ impl PacketLink {
         }
         let ifindex = netif::ifindex(&cfg.interface)?;
         let mtu = netif::mtu(&cfg.interface)?;
+        if netif::mac(&cfg.interface)? == cfg.mac {
+            // The kernel would take those frames too, and answer them.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "L2 mode needs a MAC of the stack's own: {} belongs to the kernel's \
+                     interface {}",
+                    fmt_mac(cfg.mac),
+                    cfg.interface
+                ),
+            ));
+        }
         let fd = netif::socket(
             libc::AF_PACKET,
             libc::SOCK_RAW,

@@ -135,6 +135,23 @@ pub fn kernel_holds(proto: &str, addr: Ipv4Addr, ports: &[u16]) -> io::Result<Ve
         .collect())
 }
 
+/// `AddrInUse` when a kernel socket holds one of the ports.
+fn refuse_kernel_ports(addr: Ipv4Addr, tcp: &PortSet, udp: &PortSet) -> io::Result<()> {
+    for (proto, set) in [("tcp", tcp), ("udp", udp)] {
+        let taken = kernel_holds(proto, addr, &set.ports)?;
+        if !taken.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "{proto} port(s) {taken:?} on {addr} belong to kernel sockets: \
+                     the stack shares the address in raw mode and cannot take them"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Local ports of the sockets in a `/proc/net/{tcp,udp}` table bound to
 /// `addr` or the wildcard (TCP: listeners only).
 pub fn parse_kernel_sockets(text: &str, listeners_only: bool, addr: Ipv4Addr) -> Vec<u16> {
@@ -235,18 +252,7 @@ impl RawLink {
             range: Some(range.clone()),
         };
         let prog = bpf::ipv4_filter(addr, &tcp, &udp)?;
-        for (proto, set) in [("tcp", &tcp), ("udp", &udp)] {
-            let taken = kernel_holds(proto, addr, &set.ports)?;
-            if !taken.is_empty() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!(
-                        "{proto} port(s) {taken:?} on {addr} belong to kernel sockets: \
-                         the stack shares the address in raw mode and cannot take them"
-                    ),
-                ));
-            }
-        }
+        refuse_kernel_ports(addr, &tcp, &udp)?;
 
         // Receive: protocol 0 until the filter is on, so nothing unfiltered
         // is ever queued; then bind for IPv4 on the interface.
@@ -373,6 +379,7 @@ impl RawLink {
             range: self.udp.range.clone(),
         };
         let prog = bpf::ipv4_filter(self.addr, &tcp, &udp)?;
+        refuse_kernel_ports(self.addr, &tcp, &udp)?;
         if let Some(t) = self.table.as_mut() {
             t.update(self.addr, &tcp, &udp)?;
         }

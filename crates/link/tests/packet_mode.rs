@@ -94,6 +94,22 @@ fn l2_mode_kernel_connects_and_sends_100mb_to_daytona() {
 }
 
 #[test]
+fn l2_mode_refuses_the_interfaces_own_mac() {
+    if !require_privileges("AF_PACKET L2 MAC check") {
+        return;
+    }
+    let pair = Pair::new(57).expect("namespaces");
+    let day_if = pair.day_if.clone();
+    let err = pair.day.run(move || {
+        let own = netif::mac(&day_if).expect("mac");
+        PacketLink::open(PacketConfig::new(&day_if, own)).err()
+    });
+    let e = err.expect("opened with the kernel's MAC");
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("MAC of the stack's own"), "{e}");
+}
+
+#[test]
 fn l2_mode_without_cap_net_raw_the_error_names_it() {
     if !require_privileges("capability errors (L2)") {
         return;

@@ -237,7 +237,8 @@ fn ports_added_after_open_reach_the_stack_and_not_the_kernel() {
                 return Step::Idle;
             };
             if closed {
-                return if peer.is_finished() && udp_peer.is_finished() {
+                return if peer.is_finished() && udp_peer.is_finished() && s.connection_count() == 0
+                {
                     Step::Done
                 } else {
                     Step::Idle
@@ -275,13 +276,19 @@ fn a_port_a_kernel_socket_holds_is_refused() {
     let pair = Pair::new(37).expect("namespaces");
     let at = SocketAddrV4::new(pair.day_addr(), 5010);
     let day_if = pair.day_if.clone();
-    let err = pair.day.run(move || {
+    let (err, later) = pair.day.run(move || {
         let _kernel = kernel_listener(at);
-        RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5010)).err()
+        let err = RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5010)).err();
+        // Also when the port is added later.
+        let mut link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
+        let later = link.set_ports(&[5010], &[]).err();
+        (err, later)
     });
-    let e = err.expect("opened on a port the kernel listens on");
-    assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
-    assert!(e.to_string().contains("5010"), "{e}");
+    for e in [err, later] {
+        let e = e.expect("took a port the kernel listens on");
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert!(e.to_string().contains("5010"), "{e}");
+    }
     assert!(!pair.day_tables().contains("daytona_"));
 }
 
@@ -572,17 +579,19 @@ fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
         let streams: Vec<_> = (0..N).map(|_| l.accept().expect("accept")).collect();
         let mut ports = Vec::with_capacity(N);
         let mut total = 0;
-        for (mut s, from) in streams {
+        for (s, from) in &streams {
             ports.push(from.port());
             let mut data = Vec::new();
-            s.read_to_end(&mut data).expect("read");
+            (&*s).read_to_end(&mut data).expect("read");
             assert!(data.iter().all(|b| *b == (from.port() % 251) as u8));
             total += data.len();
         }
-        (ports, total)
+        // Kept open: their FINs would reach the Daytona-side kernel after
+        // the link (and its table) is gone, and be answered with RST.
+        (ports, total, streams)
     });
     let day_if = pair.day_if.clone();
-    pair.day.run(move || {
+    let streams = pair.day.run(move || {
         let link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
         let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
         let clock = Clock::new();
@@ -594,6 +603,7 @@ fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
             })
             .collect();
         // Each sends 10 kB of a byte derived from its own port, then FIN.
+        use daytona_core::tcp::{Shutdown, State};
         let mut left: Vec<usize> = vec![10_000; N];
         let mut closed = vec![false; N];
         drive(&mut drv, clock, |s, now| {
@@ -613,12 +623,15 @@ fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
                     Err(e) => panic!("send: {e:?}"),
                 }
                 if left[i] == 0 {
-                    s.tcp_close(now, c).expect("close");
+                    s.tcp_shutdown(now, c, Shutdown::Write).expect("shutdown");
                     closed[i] = true;
                     moved = true;
                 }
             }
-            if acceptor.is_finished() {
+            // Done when the kernel has read everything and acknowledged
+            // every FIN (its ACKs must not arrive after the table is gone).
+            let acked = |c| matches!(s.tcp_state(c), Ok(State::FinWait2 | State::TimeWait));
+            if acceptor.is_finished() && conns.iter().all(|&c| acked(c)) {
                 Step::Done
             } else if moved {
                 Step::Progress
@@ -627,7 +640,7 @@ fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
             }
         })
         .expect("connections");
-        let (ports, total) = acceptor.join().expect("acceptor");
+        let (ports, total, streams) = acceptor.join().expect("acceptor");
         assert_eq!(total, N * 10_000);
         assert!(
             ports.iter().all(|p| (61_000..=65_535).contains(p)),
@@ -637,8 +650,10 @@ fn raw_mode_500_concurrent_connections_use_the_stacks_ephemeral_ports() {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), N);
+        streams
     });
     assert_eq!(pair.kernel_rsts(), 0);
+    drop(streams);
 }
 
 #[test]

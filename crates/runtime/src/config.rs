@@ -70,6 +70,7 @@ pub struct StackBuilder {
     link: Option<Box<dyn Link + Send>>,
     link_spec: Option<String>,
     secret: Option<[u8; 32]>,
+    ephemeral_ports: Option<std::ops::RangeInclusive<u16>>,
     tso: bool,
 }
 
@@ -117,6 +118,7 @@ impl StackBuilder {
             link: None,
             link_spec: None,
             secret: None,
+            ephemeral_ports: None,
             tso: true,
         }
     }
@@ -297,6 +299,15 @@ impl StackBuilder {
         self
     }
 
+    /// The local ports the stack picks for outgoing connections (default
+    /// 32768..=60999, the kernel's). Raw mode shares an address with the
+    /// kernel and gives the stack the ports above the kernel's range
+    /// (`RawLink::ephemeral_ports`).
+    pub fn ephemeral_ports(mut self, ports: std::ops::RangeInclusive<u16>) -> Self {
+        self.ephemeral_ports = Some(ports);
+        self
+    }
+
     /// Fixed secret for ISNs, SYN cookies and ports (default: random).
     pub fn secret(mut self, secret: [u8; 32]) -> Self {
         self.secret = Some(secret);
@@ -367,6 +378,9 @@ impl StackBuilder {
         if let Some(n) = self.recv_buffer {
             c.tcp.recv_buffer = n;
             c.tcp.recv_buffer_max = None;
+        }
+        if let Some(p) = &self.ephemeral_ports {
+            c.ephemeral_ports = p.clone();
         }
         c.secret = match self.secret {
             Some(s) => s,

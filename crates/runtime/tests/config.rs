@@ -97,3 +97,61 @@ fn builder_errors_are_clear() {
         .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
+
+/// A link that claims segmentation offload up to 64 KiB.
+struct Offloading(daytona_link::SocketPairLink);
+
+impl daytona_link::Link for Offloading {
+    fn caps(&self) -> daytona_link::LinkCaps {
+        daytona_link::LinkCaps {
+            max_segment: 65_535,
+            ..self.0.caps()
+        }
+    }
+    fn recv_batch(
+        &mut self,
+        now: daytona_core::time::Instant,
+        batch: &mut daytona_link::Batch,
+    ) -> std::io::Result<usize> {
+        self.0.recv_batch(now, batch)
+    }
+    fn send_batch(
+        &mut self,
+        now: daytona_core::time::Instant,
+        batch: &daytona_link::Batch,
+    ) -> std::io::Result<usize> {
+        self.0.send_batch(now, batch)
+    }
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.0.wait_fd()
+    }
+}
+
+#[test]
+fn a_link_with_segmentation_offload_gets_super_segments() {
+    let (l, _other) = daytona_link::SocketPairLink::pair(1500).unwrap();
+    let rt = StackBuilder::new()
+        .addr(A, 24)
+        .link(Offloading(l))
+        .build()
+        .unwrap();
+    assert_eq!(rt.with_stack(|s| s.config().tso_max).unwrap(), Some(65_535));
+    let (l, _other) = daytona_link::SocketPairLink::pair(1500).unwrap();
+    let rt = StackBuilder::new().addr(A, 24).link(l).build().unwrap();
+    assert_eq!(rt.with_stack(|s| s.config().tso_max).unwrap(), None);
+}
+
+#[test]
+fn ephemeral_ports_can_be_given() {
+    let (l, _other) = daytona_link::SocketPairLink::pair(1500).unwrap();
+    let rt = StackBuilder::new()
+        .addr(A, 24)
+        .ephemeral_ports(61_000..=65_535)
+        .link(l)
+        .build()
+        .unwrap();
+    let ports = rt
+        .with_stack(|s| s.config().ephemeral_ports.clone())
+        .unwrap();
+    assert_eq!(ports, 61_000..=65_535);
+}

@@ -423,6 +423,18 @@ impl Stack {
                     .get(h.index, h.generation)
                     .is_some_and(|s| s.conn.time_wait_accepts(&seg));
             if !reopen {
+                if self.accept_queue_refuses(h, &seg) {
+                    // Linux (tcp_check_req with tcp_abort_on_overflow=0):
+                    // the ACK that would complete the handshake is dropped
+                    // while the accept queue is full; the connection stays
+                    // in SYN-RECEIVED and its SYN-ACK retransmission gets
+                    // the peer to ACK again later.
+                    self.counters.tcp_listen_overflows += 1;
+                    if let Some(local) = self.listener_addr_of(h) {
+                        self.stack_event(now, EventKind::ListenOverflow { local });
+                    }
+                    return;
+                }
                 if let Some(slot) = self.conns.get_mut(h.index, h.generation) {
                     slot.conn.rx_gso_size = self.rx_meta.gso_size;
                     slot.conn.handle_segment(now, &seg, ip.ecn == Ecn::Ce);
@@ -445,6 +457,35 @@ impl Stack {
         }
         self.counters.tcp_no_listener += 1;
         self.reset_for(local, remote, &seg);
+    }
+
+    /// Whether `seg` would complete the handshake of a listener's
+    /// connection whose accept queue is full.
+    fn accept_queue_refuses(&self, h: ConnHandle, seg: &TcpRepr<'_>) -> bool {
+        let Some(slot) = self.conns.get(h.index, h.generation) else {
+            return false;
+        };
+        let Owner::Listener(lh) = slot.owner else {
+            return false;
+        };
+        if slot.in_accept_queue
+            || slot.conn.state() != State::SynReceived
+            || seg.ack.is_none()
+            || matches!(seg.control, Control::Rst | Control::Syn)
+        {
+            return false;
+        }
+        self.listeners
+            .get(lh.index, lh.generation)
+            .is_some_and(|l| l.accept_queue.len() >= l.backlog)
+    }
+
+    fn listener_addr_of(&self, h: ConnHandle) -> Option<SocketAddrV4> {
+        let slot = self.conns.get(h.index, h.generation)?;
+        let Owner::Listener(lh) = slot.owner else {
+            return None;
+        };
+        self.listeners.get(lh.index, lh.generation).map(|l| l.local)
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST, unless it
@@ -1160,7 +1201,14 @@ impl Stack {
         }
         // Receive-buffer autotuning may have grown the buffers: charge the
         // difference, and let the connection grow only into what is left.
-        let capacity = slot.conn.buffer_capacity();
+        // A TIME-WAIT connection only remembers sequence numbers and
+        // timestamps (Linux swaps in a small tcp_timewait_sock): it holds
+        // no buffers, so a server that closes first keeps accepting.
+        let capacity = if slot.conn.state() == State::TimeWait {
+            0
+        } else {
+            slot.conn.buffer_capacity()
+        };
         self.buffer_memory = (self.buffer_memory + capacity).saturating_sub(slot.charged);
         slot.charged = capacity;
         slot.conn.buffer_headroom = self

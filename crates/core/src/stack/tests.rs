@@ -431,6 +431,38 @@ fn full_accept_queue_drops_syns_and_reports_overflow() {
 }
 
 #[test]
+fn ack_completing_a_handshake_into_a_full_accept_queue_is_dropped() {
+    // Two SYNs arrive while the queue is empty; both get SYN-ACKs, but only
+    // one completed connection fits: the other's ACK is dropped (Linux,
+    // tcp_abort_on_overflow=0) and it stays in SYN-RECEIVED until the
+    // application accepts and a retransmitted SYN-ACK is ACKed again.
+    let mut p = Pair::ip();
+    let l = p.b.tcp_listen(SocketAddrV4::new(B_IP, 80), 1).unwrap();
+    let c1 =
+        p.a.tcp_connect(p.now, SocketAddrV4::new(B_IP, 80), None)
+            .unwrap();
+    let c2 =
+        p.a.tcp_connect(p.now, SocketAddrV4::new(B_IP, 80), None)
+            .unwrap();
+    p.pump();
+    assert_eq!(p.b.tcp_pending(l), Ok(1), "the backlog is never exceeded");
+    assert_eq!(p.b.counters().tcp_listen_overflows, 1);
+    assert_eq!(
+        p.b.connection_count(),
+        2,
+        "the second waits in SYN-RECEIVED"
+    );
+    // Both clients believe they are connected (as with Linux).
+    assert_eq!(p.a.tcp_state(c1), Ok(State::Established));
+    assert_eq!(p.a.tcp_state(c2), Ok(State::Established));
+    p.b.tcp_accept(l).unwrap();
+    p.run(Duration::from_secs(3));
+    assert_eq!(p.b.tcp_pending(l), Ok(1), "admitted after the accept");
+    let s2 = p.b.tcp_accept(l).unwrap();
+    assert_eq!(p.b.tcp_state(s2), Ok(State::Established));
+}
+
+#[test]
 fn connect_refused_by_rst() {
     let mut p = Pair::ip();
     let c =
@@ -774,6 +806,33 @@ fn buffer_autotuning_stops_at_the_memory_budget() {
     assert!(grown.iter().all(|&to| to <= limit), "{grown:?} > {limit}");
     let info = p.b.tcp_info(p.now, s).unwrap();
     assert!(info.rcv_ssthresh as usize <= limit);
+}
+
+#[test]
+fn time_wait_connections_hold_no_buffer_memory() {
+    // B has room for one connection's buffers. After it closes first, its
+    // TIME-WAIT connection must not keep the next one out.
+    let defaults = TcpConfig::default();
+    let mut b_cfg = StackConfig::ip(B_IP, 24);
+    b_cfg.max_buffer_memory = 2 * (defaults.send_buffer + defaults.recv_buffer) - 1;
+    let b = Stack::new(b_cfg, CcRegistry::with_builtin()).unwrap();
+    let mut p = Pair::new(ip_stack(A_IP), b);
+    let (l, c, s) = listen_and_connect(&mut p, 8);
+    p.b.tcp_close(p.now, s).unwrap();
+    p.run(Duration::from_millis(10));
+    p.a.tcp_close(p.now, c).unwrap();
+    p.run(Duration::from_millis(10));
+    assert_eq!(
+        p.b.connection_count(),
+        1,
+        "B keeps its TIME-WAIT connection"
+    );
+    let c2 =
+        p.a.tcp_connect(p.now, SocketAddrV4::new(B_IP, 80), None)
+            .unwrap();
+    p.run(Duration::from_millis(10));
+    assert_eq!(p.a.tcp_state(c2), Ok(State::Established));
+    assert!(p.b.tcp_accept(l).is_ok());
 }
 
 #[test]

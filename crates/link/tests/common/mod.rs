@@ -318,16 +318,13 @@ pub fn recv_into(
     }
 }
 
-pub fn connection_gone_or_closing(s: &Stack, conn: daytona_core::stack::ConnHandle) -> bool {
-    !matches!(
+/// Both FINs are through: TIME-WAIT (we closed first) or gone. Stopping
+/// earlier would let the peer's FIN or ACK reach the kernel after a raw
+/// link's table is removed, and the kernel would answer it with RST.
+pub fn both_sides_closed(s: &Stack, conn: daytona_core::stack::ConnHandle) -> bool {
+    matches!(
         s.tcp_state(conn),
-        Ok(State::SynSent
-            | State::SynReceived
-            | State::Established
-            | State::CloseWait
-            | State::FinWait1
-            | State::Closing
-            | State::LastAck)
+        Ok(State::TimeWait | State::Closed) | Err(_)
     )
 }
 
@@ -405,7 +402,7 @@ pub fn daytona_sends<L: Link>(
         .expect("connect");
     let mut tx = Sender::new(seed, len);
     drive(drv, clock, |s, now| {
-        if peer.is_finished() && connection_gone_or_closing(s, conn) {
+        if peer.is_finished() && both_sides_closed(s, conn) {
             return Step::Done;
         }
         if tx.step(s, now, conn) {

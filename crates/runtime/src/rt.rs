@@ -184,6 +184,7 @@ pub(crate) struct Core {
     /// `shutdown` was requested: socket calls fail from now on.
     pub(crate) closing: bool,
     shutdown_requested: bool,
+    /// The next port `bind(…:0)` tries (within the stack's ephemeral range).
     pub(crate) next_port: u16,
     link_errors: u64,
     last_link_error: Option<String>,
@@ -753,7 +754,7 @@ impl Runtime {
             udps: HashSet::new(),
             closing: false,
             shutdown_requested: false,
-            next_port: 49_152,
+            next_port: 0,
             link_errors: 0,
             last_link_error: None,
         };

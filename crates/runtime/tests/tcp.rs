@@ -524,3 +524,33 @@ fn connecting_to_our_own_address_loops_back() {
     let err = TcpStream::connect_timeout(&a, &addr(A, 91), Duration::from_secs(5)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
 }
+
+#[test]
+fn port_zero_comes_from_the_stacks_ephemeral_range() {
+    // As Linux picks from ip_local_port_range. Raw mode gives the stack
+    // the ports above the kernel's range and only those reach it, so a
+    // listener on any other port would never hear a SYN.
+    let (a, _b) = pair_with(|x| x.ephemeral_ports(61_000..=61_003), |x| x);
+    let mut listeners = Vec::new();
+    for _ in 0..4 {
+        let l = TcpListener::bind(&a, addr(A, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!((61_000..=61_003).contains(&port), "{port}");
+        listeners.push(l);
+    }
+    let err = TcpListener::bind(&a, addr(A, 0)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    // UDP too, from the same range (its own ports).
+    let mut udps = Vec::new();
+    for _ in 0..4 {
+        let u = daytona_runtime::UdpSocket::bind(&a, addr(A, 0)).unwrap();
+        let port = u.local_addr().unwrap().port();
+        assert!((61_000..=61_003).contains(&port), "{port}");
+        udps.push(u);
+    }
+    let err = daytona_runtime::UdpSocket::bind(&a, addr(A, 0)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    // A port freed is found again.
+    drop(listeners.pop());
+    TcpListener::bind(&a, addr(A, 0)).unwrap();
+}

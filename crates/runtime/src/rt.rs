@@ -425,21 +425,26 @@ impl Core {
         }
     }
 
-    /// Registers an async task's waker for `interest` (replacing an older
-    /// one for the same interest).
+    /// Registers an async task's waker for `interest`. A stream's read or
+    /// write side keeps one waker, the latest (the `AsyncRead`/`AsyncWrite`
+    /// contract); accepts keep one per waiting task, since several tasks
+    /// may share a listener, as with tokio's own.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn register_task(&mut self, interest: Interest, waker: &Waker) {
+        let replace = matches!(interest, Interest::Read(_) | Interest::Write(_));
         for w in &mut self.waiters {
             if w.interest == interest {
                 if let WaitKind::Task(old) = &w.kind {
                     if old.will_wake(waker) {
                         return;
                     }
-                    *w = Arc::new(Waiter {
-                        interest,
-                        kind: WaitKind::Task(waker.clone()),
-                    });
-                    return;
+                    if replace {
+                        *w = Arc::new(Waiter {
+                            interest,
+                            kind: WaitKind::Task(waker.clone()),
+                        });
+                        return;
+                    }
                 }
             }
         }

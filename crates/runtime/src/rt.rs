@@ -358,6 +358,16 @@ impl Core {
         }
     }
 
+    /// Wakes the threads sleeping on their condvars (they retry, and one
+    /// may become the link's driver).
+    fn wake_all_threads(&mut self) {
+        for w in &self.waiters {
+            if let WaitKind::Thread(cv) = &w.kind {
+                cv.notify_one();
+            }
+        }
+    }
+
     /// Wakes every waiter (shutdown).
     fn wake_all(&mut self, shared: &Shared) {
         for w in self.waiters.drain(..) {
@@ -596,11 +606,15 @@ impl Shared {
     /// `spin_until`, then sleep in `poll(2)` on it and on `app_wake`.
     fn drive_while_waiting<'a>(
         &'a self,
-        mut core: MutexGuard<'a, Core>,
+        locked: MutexGuard<'a, Core>,
         interest: Interest,
         deadline: Option<Instant>,
         spin_until: Option<Instant>,
     ) -> io::Result<MutexGuard<'a, Core>> {
+        // Declared before `core`, so on unwinding it runs after the lock
+        // is released.
+        let _reset = DriveReset(self);
+        let mut core = locked;
         let hires = self.opts.timer_mode == TimerMode::HighResolution;
         let Some(fd) = core.link_fd.clone() else {
             return Ok(core);
@@ -689,6 +703,33 @@ impl Shared {
     /// Asks the stack thread to run (shutdown).
     fn wake_stack_thread(&self) {
         self.kick(&self.wake);
+    }
+}
+
+/// Gives the link back to the stack thread if a thread driving it panics
+/// (in a link or in the stack): otherwise `app_driving` would stay set, the
+/// link out of the stack thread's epoll and the timer unarmed, and every
+/// socket would stall — while the stack lock itself survives panics
+/// ([`Shared::lock`]).
+struct DriveReset<'a>(&'a Shared);
+
+impl Drop for DriveReset<'_> {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            return;
+        }
+        let shared = self.0;
+        let me = thread::current().id();
+        let mut core = shared.lock();
+        core.waiters
+            .retain(|w| !matches!(w.kind, WaitKind::Driver(t) if t == me));
+        core.app_driving = false;
+        core.driver_thread = None;
+        core.driver_until = None;
+        shared.set_link_in_epoll(&mut core, true);
+        core.arm_timer(shared);
+        // Whoever waits may now drive.
+        core.wake_all_threads();
     }
 }
 

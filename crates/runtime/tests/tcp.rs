@@ -554,3 +554,84 @@ fn port_zero_comes_from_the_stacks_ephemeral_range() {
     drop(listeners.pop());
     TcpListener::bind(&a, addr(A, 0)).unwrap();
 }
+
+/// A link whose receive panics once, on the thread named "boom".
+struct PanicsOnce(
+    daytona_link::SocketPairLink,
+    Arc<std::sync::atomic::AtomicBool>,
+);
+
+impl daytona_link::Link for PanicsOnce {
+    fn caps(&self) -> daytona_link::LinkCaps {
+        self.0.caps()
+    }
+    fn recv_batch(
+        &mut self,
+        now: daytona_core::time::Instant,
+        batch: &mut daytona_link::Batch,
+    ) -> std::io::Result<usize> {
+        if std::thread::current().name() == Some("boom")
+            && !self.1.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("a link bug (on purpose)");
+        }
+        self.0.recv_batch(now, batch)
+    }
+    fn send_batch(
+        &mut self,
+        now: daytona_core::time::Instant,
+        batch: &daytona_link::Batch,
+    ) -> std::io::Result<usize> {
+        self.0.send_batch(now, batch)
+    }
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.0.wait_fd()
+    }
+}
+
+#[test]
+fn a_panic_while_driving_the_link_does_not_stall_the_stack() {
+    let (la, lb) = daytona_link::SocketPairLink::pair(1500).unwrap();
+    let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // No timer of A's may come due during the test (the handshake's RTO
+    // is far away): only the link can wake its stack.
+    let tcp = daytona_core::tcp::TcpConfig {
+        initial_rto: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let a = daytona_runtime::StackBuilder::new()
+        .addr(A, 24)
+        .tcp_config(tcp)
+        .link(PanicsOnce(la, fired.clone()))
+        .build()
+        .unwrap();
+    let b = daytona_runtime::StackBuilder::new()
+        .addr(B, 24)
+        .link(lb)
+        .build()
+        .unwrap();
+    let (c, s) = connected(&a, &b, 80);
+    // "boom" blocks in a read, drives the link, and panics in it.
+    let c2 = c.try_clone().unwrap();
+    let boom = std::thread::Builder::new()
+        .name("boom".into())
+        .spawn(move || {
+            let mut buf = [0u8; 4];
+            let _ = (&c2).read(&mut buf);
+        })
+        .unwrap();
+    while a.blocked() < 1 {
+        std::thread::yield_now();
+    }
+    (&s).write_all(b"ping").unwrap();
+    assert!(boom.join().is_err(), "the link panicked on purpose");
+    assert!(fired.load(std::sync::atomic::Ordering::SeqCst));
+    // The stack keeps serving: the data arrives, and the other way too.
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 4];
+    (&c).read_exact(&mut buf).expect("the stack still receives");
+    assert_eq!(&buf, b"ping");
+    (&c).write_all(b"pong").unwrap();
+    (&s).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"pong");
+}

@@ -9,21 +9,46 @@ use std::ops::Deref;
 use std::sync::{Mutex, Once};
 
 static LIVE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// nftables tables (family `ip`) of raw-mode links, removed on interrupt
+/// (the link removes its table on drop, which an interrupt skips).
+static NFT_TABLES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn snapshot(m: &Mutex<Vec<String>>) -> Vec<String> {
+    match m.lock() {
+        Ok(l) => l.clone(),
+        Err(p) => p.into_inner().clone(),
+    }
+}
+
+/// Has the interrupt handler remove the raw-mode table `ip <name>`.
+pub fn register_nft_table(name: &str) {
+    install_interrupt_handler();
+    if let Ok(mut l) = NFT_TABLES.lock() {
+        l.push(name.to_string());
+    }
+}
 
 /// Installs the SIGINT/SIGTERM handler once: removes the registered
-/// namespaces and exits with 130.
+/// nftables tables and namespaces and exits with 130.
 pub fn install_interrupt_handler() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let installed = ctrlc::set_handler(|| {
-            let names = match LIVE.lock() {
-                Ok(l) => l.clone(),
-                Err(p) => p.into_inner().clone(),
-            };
+            let tables = snapshot(&NFT_TABLES);
+            for t in &tables {
+                let _ = std::process::Command::new("nft")
+                    .args(["delete", "table", "ip", t])
+                    .status();
+            }
+            let names = snapshot(&LIVE);
             for name in &names {
                 let _ = daytona_testnet::ip(&["netns", "del", name]);
             }
-            eprintln!("daytona: interrupted; removed {} namespace(s)", names.len());
+            eprintln!(
+                "daytona: interrupted; removed {} namespace(s) and {} nftables table(s)",
+                names.len(),
+                tables.len()
+            );
             std::process::exit(130);
         });
         if let Err(e) = installed {

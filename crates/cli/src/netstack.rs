@@ -357,6 +357,9 @@ pub fn start(a: &StackArgs, listen_port: Option<u16>) -> Result<Net, String> {
                 cfg = cfg.addr(ip);
             }
             let raw = RawLink::open(cfg).map_err(|e| format!("opening raw mode: {e}"))?;
+            if let Some(t) = raw.table_name() {
+                crate::cleanup::register_nft_table(t);
+            }
             if a.addr.is_none() {
                 // The address the link shares with the kernel.
                 b = b.addr(raw.addr(), raw.prefix_len());

@@ -484,6 +484,21 @@ fn raw_and_packet_modes_serve_and_connect_over_a_veth() {
     assert_eq!(digest(&got), stream_digest(10, 2_000_000));
     let tables = a.exec(&["nft", "list", "tables"]).expect("nft");
     assert!(!tables.contains("daytona_"), "{tables}");
+
+    // Interrupted, raw mode still removes its table.
+    let (serve, _rest) = start_serve(&a, &["--link", "raw:veth0", "--quiet"]);
+    let tables = a.exec(&["nft", "list", "tables"]).expect("nft");
+    assert!(tables.contains("daytona_"), "no nftables table: {tables}");
+    let pid = serve.0.as_ref().expect("child").id();
+    let kill = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let out = serve.wait();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    let tables = a.exec(&["nft", "list", "tables"]).expect("nft");
+    assert!(!tables.contains("daytona_"), "{tables}");
 }
 
 /// Namespaces whose names carry `pid` (testnet's `unique_name`: a

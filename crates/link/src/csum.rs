@@ -31,6 +31,21 @@ pub fn partial_at(ip: &[u8]) -> Option<CsumPartial> {
     })
 }
 
+/// The segment size of a TCP super-packet (a local peer's GSO packet,
+/// larger than the MTU): `SOCK_DGRAM` packet sockets do not report it, so
+/// it is taken as what fits the MTU behind this packet's own headers —
+/// Linux's `mss_now` for a peer on this link. `None` for a packet that fits
+/// the MTU.
+pub fn gso_estimate(ip: &[u8], mtu: usize) -> Option<u16> {
+    if ip.len() <= mtu || ip.len() < 40 || ip[9] != 6 {
+        return None;
+    }
+    let hl = usize::from(ip[0] & 0xf) * 4;
+    let doff = usize::from(ip.get(hl + 12)? >> 4) * 4;
+    let seg = mtu.checked_sub(hl + doff)?;
+    u16::try_from(seg).ok().filter(|s| *s > 0)
+}
+
 /// Rewrites the TCP or UDP checksum of the IPv4 packet `ip`. Returns
 /// false (and leaves the packet alone) when it is not a complete,
 /// unfragmented TCP/UDP packet.
@@ -110,6 +125,24 @@ mod tests {
         let len = p.len();
         assert!(!complete_l4_checksum(&mut p[..len - 1]));
         assert!(!complete_l4_checksum(&mut [0x45u8; 10]));
+    }
+
+    #[test]
+    fn gso_segment_size_is_what_fits_the_mtu_behind_the_headers() {
+        let mut p = vec![0u8; 20 + 32 + 10_000];
+        p[0] = 0x45;
+        p[9] = 6;
+        p[20 + 12] = 8 << 4; // 32-byte TCP header (timestamps)
+        assert_eq!(gso_estimate(&p, 1500), Some(1448));
+        assert_eq!(gso_estimate(&p, 9000), Some(8948));
+        assert_eq!(gso_estimate(&p[..1500], 1500), None); // fits the MTU
+        p[9] = 17;
+        assert_eq!(gso_estimate(&p, 1500), None); // not TCP
+        p[9] = 6;
+        p[0] = 0x4f; // 60-byte IP header
+        p[60 + 12] = 15 << 4; // and a 60-byte TCP header
+        assert_eq!(gso_estimate(&p, 1500), Some(1380));
+        assert_eq!(gso_estimate(&p, 100), None);
     }
 
     #[test]

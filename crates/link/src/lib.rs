@@ -197,6 +197,24 @@ pub trait Link {
     fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+    /// The stack has started to use a local port (a listener, a bound UDP
+    /// socket). A link that shares the host's address and filters by port
+    /// (raw mode) lets the port's packets in and keeps the kernel from
+    /// answering them; it refuses (`AddrInUse`) a port a kernel socket
+    /// holds. Default: nothing to do.
+    fn open_port(&mut self, _proto: PortProto, _port: u16) -> io::Result<()> {
+        Ok(())
+    }
+    /// The stack no longer uses a port it opened with
+    /// [`open_port`](Link::open_port).
+    fn close_port(&mut self, _proto: PortProto, _port: u16) {}
+}
+
+/// The transport a local port belongs to (see [`Link::open_port`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PortProto {
+    Tcp,
+    Udp,
 }
 
 /// Fault-injecting middleware: wraps any link — a [`MemoryLink`], a TAP,
@@ -342,6 +360,14 @@ impl<L: Link> Link for Impaired<L> {
 
     fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
         self.inner.wait_fd()
+    }
+
+    fn open_port(&mut self, proto: PortProto, port: u16) -> io::Result<()> {
+        self.inner.open_port(proto, port)
+    }
+
+    fn close_port(&mut self, proto: PortProto, port: u16) {
+        self.inner.close_port(proto, port)
     }
 
     fn poll_at(&self) -> Option<Instant> {

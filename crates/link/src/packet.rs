@@ -405,14 +405,16 @@ impl PacketLink {
                 // SAFETY: the frame lies within the block (checked above),
                 // which the kernel does not touch while we own it.
                 let frame = unsafe { std::slice::from_raw_parts_mut(base.add(start), snap) };
+                let mut meta = FrameMeta::default();
                 if h.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0
                     && frame.len() > 14
                     && frame[12..14] == [0x08, 0x00]
                     && csum::complete_l4_checksum(&mut frame[14..])
                 {
                     self.stats.rx_checksum_completed += 1;
+                    meta.gso_size = csum::gso_estimate(&frame[14..], self.mtu);
                 }
-                batch.push(frame);
+                batch.push_with(frame, meta);
                 self.stats.rx_frames += 1;
             }
             if h.tp_next_offset == 0 {
@@ -477,14 +479,16 @@ impl PacketLink {
             if !self.vnet {
                 // Without the virtio header the auxdata status tells
                 // partial checksums (local GSO frames): complete them.
+                let mut meta = FrameMeta::default();
                 if crate::raw::aux_status(&m.msg_hdr) & libc::TP_STATUS_CSUMNOTREADY != 0
                     && frame.len() > 14
                     && frame[12..14] == [0x08, 0x00]
                     && csum::complete_l4_checksum(&mut frame[14..])
                 {
                     self.stats.rx_checksum_completed += 1;
+                    meta.gso_size = csum::gso_estimate(&frame[14..], self.mtu);
                 }
-                batch.push(frame);
+                batch.push_with(frame, meta);
                 self.stats.rx_frames += 1;
                 continue;
             }

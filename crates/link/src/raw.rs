@@ -15,7 +15,7 @@ use crate::bpf::{self, PortSet};
 use crate::csum;
 use crate::netif;
 use crate::nft::{self, NftTable};
-use crate::{Batch, FrameMeta, Link, LinkCaps};
+use crate::{Batch, FrameMeta, Link, LinkCaps, PortProto};
 use daytona_core::time::Instant;
 use std::io;
 use std::net::Ipv4Addr;
@@ -125,31 +125,63 @@ fn outside(k: &RangeInclusive<u16>) -> Option<RangeInclusive<u16>> {
 /// (`/proc/thread-self/net/tcp`, state 0A) or bound UDP sockets
 /// (`.../udp`). The stack cannot share them.
 pub fn kernel_holds(proto: &str, addr: Ipv4Addr, ports: &[u16]) -> io::Result<Vec<u16>> {
-    if ports.is_empty() {
-        return Ok(Vec::new());
-    }
-    let text = std::fs::read_to_string(format!("/proc/thread-self/net/{proto}"))?;
-    Ok(parse_kernel_sockets(&text, proto == "tcp", addr)
-        .into_iter()
-        .filter(|p| ports.contains(p))
-        .collect())
+    let mut tables = ProcNet::open()?;
+    tables.holds(proto, addr, ports)
 }
 
-/// `AddrInUse` when a kernel socket holds one of the ports.
-fn refuse_kernel_ports(addr: Ipv4Addr, tcp: &PortSet, udp: &PortSet) -> io::Result<()> {
-    for (proto, set) in [("tcp", tcp), ("udp", udp)] {
-        let taken = kernel_holds(proto, addr, &set.ports)?;
-        if !taken.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!(
-                    "{proto} port(s) {taken:?} on {addr} belong to kernel sockets: \
-                     the stack shares the address in raw mode and cannot take them"
-                ),
-            ));
-        }
+/// The kernel's socket tables (`/proc/thread-self/net/{tcp,udp}`) of the
+/// namespace the link was opened in. Held open: a procfs table read again
+/// from offset 0 is fresh, and stays the opening thread's namespace's even
+/// when a thread of another namespace reads it.
+#[derive(Debug)]
+struct ProcNet {
+    tcp: std::fs::File,
+    udp: std::fs::File,
+}
+
+impl ProcNet {
+    fn open() -> io::Result<ProcNet> {
+        Ok(ProcNet {
+            tcp: std::fs::File::open("/proc/thread-self/net/tcp")?,
+            udp: std::fs::File::open("/proc/thread-self/net/udp")?,
+        })
     }
-    Ok(())
+
+    fn holds(&mut self, proto: &str, addr: Ipv4Addr, ports: &[u16]) -> io::Result<Vec<u16>> {
+        use std::io::{Read, Seek};
+        if ports.is_empty() {
+            return Ok(Vec::new());
+        }
+        let f = if proto == "tcp" {
+            &mut self.tcp
+        } else {
+            &mut self.udp
+        };
+        f.rewind()?;
+        let mut text = String::new();
+        f.read_to_string(&mut text)?;
+        Ok(parse_kernel_sockets(&text, proto == "tcp", addr)
+            .into_iter()
+            .filter(|p| ports.contains(p))
+            .collect())
+    }
+
+    /// `AddrInUse` when a kernel socket holds one of the ports.
+    fn refuse(&mut self, addr: Ipv4Addr, tcp: &PortSet, udp: &PortSet) -> io::Result<()> {
+        for (proto, set) in [("tcp", tcp), ("udp", udp)] {
+            let taken = self.holds(proto, addr, &set.ports)?;
+            if !taken.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "{proto} port(s) {taken:?} on {addr} belong to kernel sockets: \
+                         the stack shares the address in raw mode and cannot take them"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Local ports of the sockets in a `/proc/net/{tcp,udp}` table bound to
@@ -181,6 +213,9 @@ pub fn parse_kernel_sockets(text: &str, listeners_only: bool, addr: Ipv4Addr) ->
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RawStats {
     pub rx_packets: u64,
+    /// Received TCP super-packets (GSO of a local peer), their segment
+    /// size estimated from the MTU.
+    pub rx_gso: u64,
     /// Received packets with a partial checksum (GSO, local), handed to
     /// the stack as trusted.
     pub rx_checksum_partial: u64,
@@ -207,6 +242,9 @@ pub struct RawLink {
     udp: PortSet,
     ephemeral: RangeInclusive<u16>,
     table: Option<NftTable>,
+    /// Ports added by `Link::open_port` (removed again by `close_port`).
+    opened: Vec<(PortProto, u16)>,
+    proc_net: ProcNet,
     trust_partial: bool,
     bufs: Vec<Vec<u8>>,
     stats: RawStats,
@@ -252,7 +290,8 @@ impl RawLink {
             range: Some(range.clone()),
         };
         let prog = bpf::ipv4_filter(addr, &tcp, &udp)?;
-        refuse_kernel_ports(addr, &tcp, &udp)?;
+        let mut proc_net = ProcNet::open()?;
+        proc_net.refuse(addr, &tcp, &udp)?;
 
         // Receive: protocol 0 until the filter is on, so nothing unfiltered
         // is ever queued; then bind for IPv4 on the interface.
@@ -322,6 +361,8 @@ impl RawLink {
             udp,
             ephemeral: range,
             table,
+            opened: Vec::new(),
+            proc_net,
             trust_partial: !cfg.no_offload,
             bufs: (0..BATCH).map(|_| vec![0u8; RX_BUF]).collect(),
             stats: RawStats::default(),
@@ -379,7 +420,7 @@ impl RawLink {
             range: self.udp.range.clone(),
         };
         let prog = bpf::ipv4_filter(self.addr, &tcp, &udp)?;
-        refuse_kernel_ports(self.addr, &tcp, &udp)?;
+        self.proc_net.refuse(self.addr, &tcp, &udp)?;
         if let Some(t) = self.table.as_mut() {
             t.update(self.addr, &tcp, &udp)?;
         }
@@ -449,6 +490,8 @@ impl RawLink {
                     (true, Some(p)) => {
                         meta.csum_partial = Some(p);
                         meta.csum_verified = true;
+                        meta.gso_size = csum::gso_estimate(pkt, self.mtu);
+                        self.stats.rx_gso += u64::from(meta.gso_size.is_some());
                         self.stats.rx_checksum_partial += 1;
                     }
                     _ => {
@@ -550,6 +593,37 @@ pub(crate) fn aux_status(h: &libc::msghdr) -> u32 {
 }
 
 impl Link for RawLink {
+    fn open_port(&mut self, proto: PortProto, port: u16) -> io::Result<()> {
+        let (mut tcp, mut udp) = (self.tcp.ports.clone(), self.udp.ports.clone());
+        let set = match proto {
+            PortProto::Tcp => &mut tcp,
+            PortProto::Udp => &mut udp,
+        };
+        if set.contains(&port) {
+            return Ok(());
+        }
+        set.push(port);
+        self.set_ports(&tcp, &udp)?;
+        self.opened.push((proto, port));
+        Ok(())
+    }
+
+    fn close_port(&mut self, proto: PortProto, port: u16) {
+        // Only ports opened at run time go; those given at open stay.
+        let Some(i) = self.opened.iter().position(|&o| o == (proto, port)) else {
+            return;
+        };
+        self.opened.swap_remove(i);
+        let (mut tcp, mut udp) = (self.tcp.ports.clone(), self.udp.ports.clone());
+        match proto {
+            PortProto::Tcp => tcp.retain(|&p| p != port),
+            PortProto::Udp => udp.retain(|&p| p != port),
+        }
+        if let Err(e) = self.set_ports(&tcp, &udp) {
+            eprintln!("daytona: raw link: closing port {port}: {e}");
+        }
+    }
+
     fn caps(&self) -> LinkCaps {
         LinkCaps {
             ethernet: false,

@@ -73,6 +73,8 @@ fn raw_mode_kernel_connects_and_sends_100mb_to_daytona() {
     // handed to the stack as trusted.
     assert!(stats.rx_checksum_partial > 0, "{stats:?}");
     assert_eq!(stats.rx_checksum_completed, 0, "{stats:?}");
+    // ... and their segment size (estimated from the MTU) went along.
+    assert!(stats.rx_gso > 0, "{stats:?}");
     assert_eq!(pair.kernel_rsts(), 0, "the Daytona-side kernel sent RSTs");
     assert!(
         !pair.day_tables().contains(&table),

@@ -29,7 +29,7 @@ use daytona_core::observe::ConnId;
 use daytona_core::stack::{ConnHandle, ListenerHandle, Stack, UdpHandle};
 use daytona_core::tcp::{Shutdown, State};
 use daytona_core::time::{Duration, Instant};
-use daytona_link::{Batch, Link, LinkCaps};
+use daytona_link::{Batch, Link, LinkCaps, PortProto};
 use rustix::event::{epoll, eventfd, EventfdFlags, PollFd, PollFlags, Timespec};
 use rustix::time::{
     timerfd_create, timerfd_settime, ClockId, Itimerspec, TimerfdClockId, TimerfdFlags,
@@ -73,6 +73,12 @@ impl Link for DynLink {
     }
     fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
         self.0.wait_fd()
+    }
+    fn open_port(&mut self, proto: PortProto, port: u16) -> io::Result<()> {
+        self.0.open_port(proto, port)
+    }
+    fn close_port(&mut self, proto: PortProto, port: u16) {
+        self.0.close_port(proto, port)
     }
 }
 
@@ -234,6 +240,21 @@ pub(crate) fn io_error(e: daytona_core::Error) -> io::Error {
 }
 
 impl Core {
+    /// Tells the link the stack now uses a local port (raw mode must let
+    /// it in and keep the kernel quiet about it).
+    pub(crate) fn open_port(&mut self, proto: PortProto, port: u16) -> io::Result<()> {
+        match self.driver.as_mut() {
+            Some(d) => d.link().open_port(proto, port),
+            None => Err(shut_down_error()),
+        }
+    }
+
+    pub(crate) fn close_port(&mut self, proto: PortProto, port: u16) {
+        if let Some(d) = self.driver.as_mut() {
+            d.link().close_port(proto, port);
+        }
+    }
+
     pub(crate) fn stack(&mut self) -> io::Result<&mut Stack> {
         match self.driver.as_mut() {
             Some(d) if !self.closing => Ok(d.stack()),

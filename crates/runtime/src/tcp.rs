@@ -9,6 +9,7 @@ use daytona_core::stack::{ConnHandle, ListenerHandle};
 use daytona_core::tcp::{Shutdown as CoreShutdown, State};
 use daytona_core::time::Instant;
 use daytona_core::Error as E;
+use daytona_link::PortProto;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,6 +125,7 @@ impl Drop for ListenerInner {
         if let Some(stack) = core.stack_any() {
             let _ = stack.tcp_close_listener(now, self.h);
         }
+        core.close_port(PortProto::Tcp, self.local.port());
         core.after_change(&self.rt, now);
     }
 }
@@ -157,6 +159,11 @@ impl TcpListener {
                 s.tcp_listen(SocketAddrV4::new(ip, port), backlog)
             })?
         };
+        if let Err(e) = core.open_port(PortProto::Tcp, port) {
+            let now = shared.clock.now();
+            let _ = core.stack()?.tcp_close_listener(now, h);
+            return Err(e);
+        }
         core.listeners.insert(h);
         let local = SocketAddrV4::new(core.stack()?.addr(), port);
         drop(core);

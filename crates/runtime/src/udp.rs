@@ -4,6 +4,7 @@ use crate::rt::{io_error, Interest, Runtime, Shared};
 use crate::tcp::{bind_any_port, resolve};
 use daytona_core::stack::UdpHandle;
 use daytona_core::Error as E;
+use daytona_link::PortProto;
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +42,7 @@ impl Drop for UdpInner {
         if let Some(stack) = core.stack_any() {
             let _ = stack.udp_close(self.h);
         }
+        core.close_port(PortProto::Udp, self.local.port());
     }
 }
 
@@ -58,6 +60,10 @@ impl UdpSocket {
             let ip = *addr.ip();
             bind_any_port(&mut core, |s, port| s.udp_bind(SocketAddrV4::new(ip, port)))?
         };
+        if let Err(e) = core.open_port(PortProto::Udp, port) {
+            let _ = core.stack()?.udp_close(h);
+            return Err(e);
+        }
         core.udps.insert(h);
         let local = SocketAddrV4::new(core.stack()?.addr(), port);
         drop(core);

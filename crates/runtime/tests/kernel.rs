@@ -565,3 +565,60 @@ fn jiffies_timer_mode_against_the_kernel() {
     let srtt = info.rtt.as_micros();
     assert!(srtt > 0 && srtt < 5_000, "srtt {srtt} µs");
 }
+
+#[test]
+fn raw_mode_listeners_opened_after_the_link_get_their_ports() {
+    use daytona_link::{RawConfig, RawLink};
+    use daytona_testnet::Veth;
+    const K: Ipv4Addr = Ipv4Addr::new(198, 18, 3, 1);
+    const D: Ipv4Addr = Ipv4Addr::new(198, 18, 3, 2);
+    if !require_privileges("socket API: raw mode listeners") {
+        return;
+    }
+    let kns = Netns::new("rawk").expect("netns");
+    let dns = Netns::new("rawd").expect("netns");
+    let _veth = Veth::new(&kns, "k0", &dns, "d0").expect("veth");
+    kns.exec(&["ip", "addr", "add", &format!("{K}/24"), "dev", "k0"])
+        .expect("addr");
+    dns.exec(&["ip", "addr", "add", &format!("{D}/24"), "dev", "d0"])
+        .expect("addr");
+    // The link opens with no ports of its own; listeners add theirs.
+    let rt = dns.run(|| {
+        let link = RawLink::open(RawConfig::new().interface("d0")).expect("raw link");
+        StackBuilder::new()
+            .addr(D, 24)
+            .ephemeral_ports(link.ephemeral_ports())
+            .link(link)
+            .build()
+            .expect("runtime")
+    });
+    // A port a kernel socket on Daytona's side holds is refused.
+    let held = dns.run(|| net::TcpListener::bind(at(D, 5070)).expect("kernel bind"));
+    let e = TcpListener::bind(&rt, at(D, 5070)).expect_err("the kernel holds it");
+    assert_eq!(e.kind(), ErrorKind::AddrInUse, "{e}");
+    drop(held);
+
+    let l = TcpListener::bind(&rt, at(D, 5071)).expect("bind");
+    let k = kns.thread(|| {
+        let mut s = net::TcpStream::connect(at(D, 5071)).expect("kernel connect");
+        set_cubic(&s).expect("cubic");
+        send_pattern(&mut s, 3, 2 * MB).expect("send");
+        s.shutdown(Shutdown::Write).expect("shutdown");
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).map(|_| rest.len())
+    });
+    let (mut s, _) = l.accept().expect("accept");
+    assert_eq!(digest_all(&mut s).expect("read"), pattern_digest(3, 2 * MB));
+    drop(s);
+    assert_eq!(k.join().expect("kernel").expect("EOF, no reset"), 0);
+    // Closing the listener gives the port back to the kernel, which
+    // refuses the next connection itself.
+    drop(l);
+    let refused = kns.run(|| {
+        net::TcpStream::connect(at(D, 5071))
+            .map(drop)
+            .map_err(|e| e.kind())
+    });
+    assert_eq!(refused, Err(ErrorKind::ConnectionRefused));
+    drop(rt);
+}

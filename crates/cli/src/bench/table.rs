@@ -57,6 +57,16 @@ impl Table {
                 ("cpus".into(), cpus.to_string()),
                 ("kernel_cc".into(), a.kernel_cc.clone()),
                 ("daytona_cc".into(), a.cc.clone()),
+                (
+                    "daytona_timer".into(),
+                    format!("{:?}", a.timer).to_lowercase(),
+                ),
+                (
+                    "daytona_busy_poll".into(),
+                    a.busy_poll
+                        .filter(|d| !d.is_zero())
+                        .map_or("off".into(), |d| format!("{} us", d.as_micros())),
+                ),
                 ("bulk".into(), amount.describe()),
                 (
                     "rr_cps_duration".into(),

@@ -162,9 +162,12 @@ impl<L: Link> Driver<L> {
         clock: impl FnOnce() -> Instant,
     ) -> io::Result<usize> {
         self.rx.clear();
-        let n = self.link.recv_batch(now, &mut self.rx)?;
+        // Frames the link appended before failing still reach the stack;
+        // the error is reported after them.
+        let result = self.link.recv_batch(now, &mut self.rx);
+        let n = self.rx.len();
         if n == 0 {
-            return Ok(0);
+            return result;
         }
         let at = clock().max(now);
         for (frame, meta) in self.rx.iter_meta() {
@@ -174,7 +177,7 @@ impl<L: Link> Driver<L> {
             };
             self.stack.handle_frame_with(at, frame, rx);
         }
-        Ok(n)
+        result.map(|_| n)
     }
 
     /// Sends everything the stack has to send (after a socket call or a
@@ -346,6 +349,39 @@ mod tests {
             self.0.extend(batch.iter().map(|f| f.to_vec()));
             Ok(batch.len())
         }
+    }
+
+    /// Hands out one batch of frames together with an error.
+    struct FailsMidBatch(Vec<Vec<u8>>);
+
+    impl Link for FailsMidBatch {
+        fn caps(&self) -> daytona_link::LinkCaps {
+            daytona_link::LinkCaps {
+                ethernet: false,
+                mtu: 1500,
+                max_segment: 1500,
+                rx_checksum_verified: false,
+            }
+        }
+        fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
+            for f in self.0.drain(..) {
+                batch.push(&f);
+            }
+            Err(io::Error::other("the device went away"))
+        }
+        fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
+            Ok(batch.len())
+        }
+    }
+
+    #[test]
+    fn frames_received_before_a_link_error_reach_the_stack() {
+        let s = Stack::new(StackConfig::ip(A, 24), CcRegistry::with_builtin()).unwrap();
+        let junk = vec![0x45u8; 40];
+        let mut d = Driver::new(s, FailsMidBatch(vec![junk.clone(), junk])).unwrap();
+        let err = d.receive(Instant::from_secs(1)).unwrap_err();
+        assert_eq!(err.to_string(), "the device went away");
+        assert_eq!(d.stack().counters().frames_in, 2);
     }
 
     #[test]

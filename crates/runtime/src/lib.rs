@@ -46,10 +46,10 @@ pub struct Driver<L: Link> {
     looped: Batch,
     /// Frames for the link when some of a batch were looped back.
     out: Batch,
-    /// Our IPv4 address and (Ethernet) MAC, to recognise frames to
-    /// ourselves.
+    /// Our IPv4 address and whether frames are Ethernet, to recognise
+    /// frames to ourselves.
     own_ip: [u8; 4],
-    own_mac: Option<[u8; 6]>,
+    ethernet: bool,
 }
 
 /// Most rounds of loopback one `transmit` runs (each round feeds the
@@ -57,18 +57,20 @@ pub struct Driver<L: Link> {
 /// as every round is driven by real segments.
 const LOOPBACK_ROUNDS: usize = 4096;
 
-/// Whether the stack sent `frame` to itself: an IPv4 packet to our address
-/// (IP medium); on Ethernet a frame to our MAC, or our ARP request for our
-/// own address (which leads to the former).
-fn to_self(frame: &[u8], own_ip: [u8; 4], own_mac: Option<[u8; 6]>) -> bool {
-    match own_mac {
-        None => frame.get(16..20) == Some(&own_ip[..]),
-        Some(mac) => {
-            frame.get(0..6) == Some(&mac[..])
-                || (frame.get(12..14) == Some(&[0x08, 0x06][..])
-                    && frame.get(28..32) == Some(&own_ip[..])
-                    && frame.get(38..42) == Some(&own_ip[..]))
+/// Whether the stack sent `frame` to itself: an IPv4 packet to our
+/// address; on Ethernet also the ARP request and reply about our own
+/// address that resolve it (sender and target both us). The MAC alone does
+/// not decide: a stack may share its MAC with the interface.
+fn to_self(frame: &[u8], own_ip: [u8; 4], ethernet: bool) -> bool {
+    if !ethernet {
+        return frame.get(16..20) == Some(&own_ip[..]);
+    }
+    match frame.get(12..14) {
+        Some([0x08, 0x00]) => frame.get(30..34) == Some(&own_ip[..]),
+        Some([0x08, 0x06]) => {
+            frame.get(28..32) == Some(&own_ip[..]) && frame.get(38..42) == Some(&own_ip[..])
         }
+        _ => false,
     }
 }
 
@@ -103,10 +105,6 @@ impl<L: Link> Driver<L> {
         }
         let max_frame = stack.config().max_frame_len();
         let own_ip = stack.config().addr.octets();
-        let own_mac = match stack.config().medium {
-            daytona_core::stack::Medium::Ethernet { mac } => Some(mac.0),
-            daytona_core::stack::Medium::Ip => None,
-        };
         Ok(Driver {
             stack,
             link,
@@ -116,7 +114,7 @@ impl<L: Link> Driver<L> {
             looped: Batch::new(),
             out: Batch::new(),
             own_ip,
-            own_mac,
+            ethernet,
         })
     }
 
@@ -183,8 +181,8 @@ impl<L: Link> Driver<L> {
     /// Sends everything the stack has to send (after a socket call or a
     /// received batch).
     ///
-    /// Frames the stack addressed to itself (a client connecting to a
-    /// server on the same stack) never reach the link: as Linux delivers
+    /// Frames the stack addressed to its own IPv4 address (a client
+    /// connecting to a server on the same stack) never reach the link: as Linux delivers
     /// traffic to a local address through loopback, they are handed back
     /// to the stack at once, and what it answers goes the same way.
     pub fn transmit(&mut self, now: Instant) -> io::Result<()> {
@@ -205,8 +203,8 @@ impl<L: Link> Driver<L> {
                     )
                 }))
             })? {}
-            let (ip, mac) = (self.own_ip, self.own_mac);
-            if !self.tx.iter().any(|f| to_self(f, ip, mac)) {
+            let (ip, eth) = (self.own_ip, self.ethernet);
+            if !self.tx.iter().any(|f| to_self(f, ip, eth)) {
                 if !self.tx.is_empty() {
                     self.link.send_batch(now, &self.tx)?;
                 }
@@ -215,7 +213,7 @@ impl<L: Link> Driver<L> {
             self.looped.clear();
             self.out.clear();
             for (f, meta) in self.tx.iter_meta() {
-                if to_self(f, ip, mac) {
+                if to_self(f, ip, eth) {
                     self.looped.push_with(f, meta);
                 } else {
                     self.out.push_with(f, meta);
@@ -410,12 +408,26 @@ mod tests {
                 d.link().0.is_empty(),
                 "ethernet {ethernet}: nothing hit the link"
             );
-            // Others' traffic still goes out.
+            // Others' traffic still goes out — on Ethernet even when the
+            // peer shares our MAC (as the interface does when the stack
+            // uses the interface's MAC): B asks for us from our MAC.
+            if ethernet {
+                let mut arp = vec![0xff; 6];
+                arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+                arp.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+                arp.extend_from_slice(&[2, 0, 0, 0, 0, 1]);
+                arp.extend_from_slice(&B.octets());
+                arp.extend_from_slice(&[0; 6]);
+                arp.extend_from_slice(&A.octets());
+                d.stack().handle_frame(now, &arp);
+            }
             d.stack()
                 .tcp_connect(now, SocketAddrV4::new(B, 80), None)
                 .unwrap();
             d.poll(now).unwrap();
-            assert_eq!(d.link().0.len(), 1, "ethernet {ethernet}");
+            // (Ethernet: our ARP reply to B, then the SYN.)
+            let expected = if ethernet { 2 } else { 1 };
+            assert_eq!(d.link().0.len(), expected, "ethernet {ethernet}");
         }
     }
 

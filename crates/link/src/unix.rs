@@ -108,7 +108,16 @@ impl SocketPairLink {
                 *slot = f;
                 n += 1;
             }
-            let sent = send_many(self.fd.as_fd(), &chunk[..n])?;
+            let sent = match send_many(self.fd.as_fd(), &chunk[..n]) {
+                Ok(sent) => sent,
+                Err(e) => {
+                    // The peer is gone (EPIPE, ECONNRESET): nobody will take
+                    // the held frames; drop them rather than retry forever.
+                    self.stats.tx_dropped += self.backlog.len() as u64;
+                    self.pool.extend(self.backlog.drain(..));
+                    return Err(e);
+                }
+            };
             self.stats.frames_sent += sent as u64;
             for _ in 0..sent {
                 if let Some(f) = self.backlog.pop_front() {
@@ -345,5 +354,25 @@ mod tests {
         let dropped = a.stats().tx_dropped as usize;
         assert_eq!(got.len() + dropped, 6000);
         assert!(got.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn a_vanished_peer_releases_the_held_frames() {
+        let (mut a, b) = SocketPairLink::pair(1500).unwrap();
+        let mut batch = Batch::new();
+        for _ in 0..6000 {
+            batch.push(&[7u8; 1400]);
+        }
+        let t = Instant::from_secs(1);
+        a.send_batch(t, &batch).unwrap();
+        assert!(a.poll_at().is_some(), "the socket is full: frames are held");
+        drop(b);
+        // Nobody will ever take them: they are dropped (and counted), and
+        // the link stops asking to be polled again.
+        let mut rx = Batch::new();
+        let _ = a.recv_batch(t, &mut rx);
+        assert_eq!(a.poll_at(), None);
+        let st = a.stats();
+        assert_eq!(st.frames_sent + st.tx_dropped, 6000);
     }
 }

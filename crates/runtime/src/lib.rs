@@ -42,6 +42,36 @@ pub struct Driver<L: Link> {
     tx: Batch,
     /// Largest frame the stack writes.
     max_frame: usize,
+    /// Frames to our own address, fed back to the stack (loopback).
+    looped: Batch,
+    /// Frames for the link when some of a batch were looped back.
+    out: Batch,
+    /// Our IPv4 address and whether frames are Ethernet, to recognise
+    /// frames to ourselves.
+    own_ip: [u8; 4],
+    ethernet: bool,
+}
+
+/// Most rounds of loopback one `transmit` runs (each round feeds the
+/// stack the frames it sent itself, which may answer them); a safety net,
+/// as every round is driven by real segments.
+const LOOPBACK_ROUNDS: usize = 4096;
+
+/// Whether the stack sent `frame` to itself: an IPv4 packet to our
+/// address; on Ethernet also the ARP request and reply about our own
+/// address that resolve it (sender and target both us). The MAC alone does
+/// not decide: a stack may share its MAC with the interface.
+fn to_self(frame: &[u8], own_ip: [u8; 4], ethernet: bool) -> bool {
+    if !ethernet {
+        return frame.get(16..20) == Some(&own_ip[..]);
+    }
+    match frame.get(12..14) {
+        Some([0x08, 0x00]) => frame.get(30..34) == Some(&own_ip[..]),
+        Some([0x08, 0x06]) => {
+            frame.get(28..32) == Some(&own_ip[..]) && frame.get(38..42) == Some(&own_ip[..])
+        }
+        _ => false,
+    }
 }
 
 impl<L: Link> Driver<L> {
@@ -74,12 +104,17 @@ impl<L: Link> Driver<L> {
             }
         }
         let max_frame = stack.config().max_frame_len();
+        let own_ip = stack.config().addr.octets();
         Ok(Driver {
             stack,
             link,
             rx: Batch::new(),
             tx: Batch::new(),
             max_frame,
+            looped: Batch::new(),
+            out: Batch::new(),
+            own_ip,
+            ethernet,
         })
     }
 
@@ -125,9 +160,12 @@ impl<L: Link> Driver<L> {
         clock: impl FnOnce() -> Instant,
     ) -> io::Result<usize> {
         self.rx.clear();
-        let n = self.link.recv_batch(now, &mut self.rx)?;
+        // Frames the link appended before failing still reach the stack;
+        // the error is reported after them.
+        let result = self.link.recv_batch(now, &mut self.rx);
+        let n = self.rx.len();
         if n == 0 {
-            return Ok(0);
+            return result;
         }
         let at = clock().max(now);
         for (frame, meta) in self.rx.iter_meta() {
@@ -137,30 +175,61 @@ impl<L: Link> Driver<L> {
             };
             self.stack.handle_frame_with(at, frame, rx);
         }
-        Ok(n)
+        result.map(|_| n)
     }
 
     /// Sends everything the stack has to send (after a socket call or a
     /// received batch).
+    ///
+    /// Frames the stack addressed to its own IPv4 address (a client
+    /// connecting to a server on the same stack) never reach the link: as Linux delivers
+    /// traffic to a local address through loopback, they are handed back
+    /// to the stack at once, and what it answers goes the same way.
     pub fn transmit(&mut self, now: Instant) -> io::Result<()> {
-        self.tx.clear();
-        // The stack writes each frame straight into the batch.
-        let (stack, max) = (&mut self.stack, self.max_frame);
-        while self.tx.fill_with(max, |buf| {
-            let n = stack.poll_transmit(now, buf);
-            let gso_size = stack.tx_gso_size();
-            Ok::<_, io::Error>(n.map(|n| {
-                (
-                    n,
-                    FrameMeta {
-                        gso_size,
-                        ..FrameMeta::default()
-                    },
-                )
-            }))
-        })? {}
-        if !self.tx.is_empty() {
-            self.link.send_batch(now, &self.tx)?;
+        for _ in 0..LOOPBACK_ROUNDS {
+            self.tx.clear();
+            // The stack writes each frame straight into the batch.
+            let (stack, max) = (&mut self.stack, self.max_frame);
+            while self.tx.fill_with(max, |buf| {
+                let n = stack.poll_transmit(now, buf);
+                let gso_size = stack.tx_gso_size();
+                Ok::<_, io::Error>(n.map(|n| {
+                    (
+                        n,
+                        FrameMeta {
+                            gso_size,
+                            ..FrameMeta::default()
+                        },
+                    )
+                }))
+            })? {}
+            let (ip, eth) = (self.own_ip, self.ethernet);
+            if !self.tx.iter().any(|f| to_self(f, ip, eth)) {
+                if !self.tx.is_empty() {
+                    self.link.send_batch(now, &self.tx)?;
+                }
+                return Ok(());
+            }
+            self.looped.clear();
+            self.out.clear();
+            for (f, meta) in self.tx.iter_meta() {
+                if to_self(f, ip, eth) {
+                    self.looped.push_with(f, meta);
+                } else {
+                    self.out.push_with(f, meta);
+                }
+            }
+            if !self.out.is_empty() {
+                self.link.send_batch(now, &self.out)?;
+            }
+            for (f, meta) in self.looped.iter_meta() {
+                // Our own frames: their checksums are right by construction.
+                let rx = RxMeta {
+                    csum_verified: true,
+                    gso_size: meta.gso_size,
+                };
+                self.stack.handle_frame_with(now, f, rx);
+            }
         }
         Ok(())
     }
@@ -257,6 +326,109 @@ mod tests {
         let s = Stack::new(cfg, CcRegistry::with_builtin()).unwrap();
         let model = FaultModel::new(Impairment::default(), 1);
         assert!(Driver::new(s, Impaired::new(lb, model)).is_ok());
+    }
+
+    /// A link that records what it is asked to send (Ethernet or not).
+    struct Recorder(Vec<Vec<u8>>, bool);
+
+    impl Link for Recorder {
+        fn caps(&self) -> daytona_link::LinkCaps {
+            daytona_link::LinkCaps {
+                ethernet: self.1,
+                mtu: 1500,
+                max_segment: 1500,
+                rx_checksum_verified: false,
+            }
+        }
+        fn recv_batch(&mut self, _now: Instant, _batch: &mut Batch) -> io::Result<usize> {
+            Ok(0)
+        }
+        fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
+            self.0.extend(batch.iter().map(|f| f.to_vec()));
+            Ok(batch.len())
+        }
+    }
+
+    /// Hands out one batch of frames together with an error.
+    struct FailsMidBatch(Vec<Vec<u8>>);
+
+    impl Link for FailsMidBatch {
+        fn caps(&self) -> daytona_link::LinkCaps {
+            daytona_link::LinkCaps {
+                ethernet: false,
+                mtu: 1500,
+                max_segment: 1500,
+                rx_checksum_verified: false,
+            }
+        }
+        fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
+            for f in self.0.drain(..) {
+                batch.push(&f);
+            }
+            Err(io::Error::other("the device went away"))
+        }
+        fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
+            Ok(batch.len())
+        }
+    }
+
+    #[test]
+    fn frames_received_before_a_link_error_reach_the_stack() {
+        let s = Stack::new(StackConfig::ip(A, 24), CcRegistry::with_builtin()).unwrap();
+        let junk = vec![0x45u8; 40];
+        let mut d = Driver::new(s, FailsMidBatch(vec![junk.clone(), junk])).unwrap();
+        let err = d.receive(Instant::from_secs(1)).unwrap_err();
+        assert_eq!(err.to_string(), "the device went away");
+        assert_eq!(d.stack().counters().frames_in, 2);
+    }
+
+    #[test]
+    fn frames_to_our_own_address_loop_back_without_the_link() {
+        for ethernet in [false, true] {
+            let cfg = if ethernet {
+                StackConfig::ethernet(EthernetAddress([2, 0, 0, 0, 0, 1]), A, 24)
+            } else {
+                StackConfig::ip(A, 24)
+            };
+            let s = Stack::new(cfg, CcRegistry::with_builtin()).unwrap();
+            let mut d = Driver::new(s, Recorder(Vec::new(), ethernet)).unwrap();
+            let now = Instant::from_secs(1);
+            let l = d.stack().tcp_listen(SocketAddrV4::new(A, 80), 4).unwrap();
+            let c = d
+                .stack()
+                .tcp_connect(now, SocketAddrV4::new(A, 80), None)
+                .unwrap();
+            d.stack().tcp_send(now, c, b"to myself").unwrap();
+            d.poll(now).unwrap();
+            let srv = d.stack().tcp_accept(l).expect("handshake done in one poll");
+            let mut buf = [0u8; 16];
+            let n = d.stack().tcp_recv(now, srv, &mut buf).unwrap();
+            assert_eq!(&buf[..n], b"to myself");
+            assert!(
+                d.link().0.is_empty(),
+                "ethernet {ethernet}: nothing hit the link"
+            );
+            // Others' traffic still goes out — on Ethernet even when the
+            // peer shares our MAC (as the interface does when the stack
+            // uses the interface's MAC): B asks for us from our MAC.
+            if ethernet {
+                let mut arp = vec![0xff; 6];
+                arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+                arp.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+                arp.extend_from_slice(&[2, 0, 0, 0, 0, 1]);
+                arp.extend_from_slice(&B.octets());
+                arp.extend_from_slice(&[0; 6]);
+                arp.extend_from_slice(&A.octets());
+                d.stack().handle_frame(now, &arp);
+            }
+            d.stack()
+                .tcp_connect(now, SocketAddrV4::new(B, 80), None)
+                .unwrap();
+            d.poll(now).unwrap();
+            // (Ethernet: our ARP reply to B, then the SYN.)
+            let expected = if ethernet { 2 } else { 1 };
+            assert_eq!(d.link().0.len(), expected, "ethernet {ethernet}");
+        }
     }
 
     #[test]

@@ -190,6 +190,7 @@ pub(crate) struct Core {
     /// `shutdown` was requested: socket calls fail from now on.
     pub(crate) closing: bool,
     shutdown_requested: bool,
+    /// The next port `bind(…:0)` tries (within the stack's ephemeral range).
     pub(crate) next_port: u16,
     link_errors: u64,
     last_link_error: Option<String>,
@@ -378,6 +379,16 @@ impl Core {
         }
     }
 
+    /// Wakes the threads sleeping on their condvars (they retry, and one
+    /// may become the link's driver).
+    fn wake_all_threads(&mut self) {
+        for w in &self.waiters {
+            if let WaitKind::Thread(cv) = &w.kind {
+                cv.notify_one();
+            }
+        }
+    }
+
     /// Wakes every waiter (shutdown).
     fn wake_all(&mut self, shared: &Shared) {
         for w in self.waiters.drain(..) {
@@ -445,21 +456,26 @@ impl Core {
         }
     }
 
-    /// Registers an async task's waker for `interest` (replacing an older
-    /// one for the same interest).
+    /// Registers an async task's waker for `interest`. A stream's read or
+    /// write side keeps one waker, the latest (the `AsyncRead`/`AsyncWrite`
+    /// contract); accepts keep one per waiting task, since several tasks
+    /// may share a listener, as with tokio's own.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn register_task(&mut self, interest: Interest, waker: &Waker) {
+        let replace = matches!(interest, Interest::Read(_) | Interest::Write(_));
         for w in &mut self.waiters {
             if w.interest == interest {
                 if let WaitKind::Task(old) = &w.kind {
                     if old.will_wake(waker) {
                         return;
                     }
-                    *w = Arc::new(Waiter {
-                        interest,
-                        kind: WaitKind::Task(waker.clone()),
-                    });
-                    return;
+                    if replace {
+                        *w = Arc::new(Waiter {
+                            interest,
+                            kind: WaitKind::Task(waker.clone()),
+                        });
+                        return;
+                    }
                 }
             }
         }
@@ -611,11 +627,15 @@ impl Shared {
     /// `spin_until`, then sleep in `poll(2)` on it and on `app_wake`.
     fn drive_while_waiting<'a>(
         &'a self,
-        mut core: MutexGuard<'a, Core>,
+        locked: MutexGuard<'a, Core>,
         interest: Interest,
         deadline: Option<Instant>,
         spin_until: Option<Instant>,
     ) -> io::Result<MutexGuard<'a, Core>> {
+        // Declared before `core`, so on unwinding it runs after the lock
+        // is released.
+        let _reset = DriveReset(self);
+        let mut core = locked;
         let hires = self.opts.timer_mode == TimerMode::HighResolution;
         let Some(fd) = core.link_fd.clone() else {
             return Ok(core);
@@ -707,6 +727,33 @@ impl Shared {
     }
 }
 
+/// Gives the link back to the stack thread if a thread driving it panics
+/// (in a link or in the stack): otherwise `app_driving` would stay set, the
+/// link out of the stack thread's epoll and the timer unarmed, and every
+/// socket would stall — while the stack lock itself survives panics
+/// ([`Shared::lock`]).
+struct DriveReset<'a>(&'a Shared);
+
+impl Drop for DriveReset<'_> {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            return;
+        }
+        let shared = self.0;
+        let me = thread::current().id();
+        let mut core = shared.lock();
+        core.waiters
+            .retain(|w| !matches!(w.kind, WaitKind::Driver(t) if t == me));
+        core.app_driving = false;
+        core.driver_thread = None;
+        core.driver_until = None;
+        shared.set_link_in_epoll(&mut core, true);
+        core.arm_timer(shared);
+        // Whoever waits may now drive.
+        core.wake_all_threads();
+    }
+}
+
 /// A running stack: the stack, its link and the stack thread. Sockets are
 /// opened on it (`TcpListener::bind(&rt, …)`, `TcpStream::connect(&rt, …)`,
 /// `UdpSocket::bind(&rt, …)`). Dropping it shuts it down
@@ -774,7 +821,7 @@ impl Runtime {
             udps: HashSet::new(),
             closing: false,
             shutdown_requested: false,
-            next_port: 49_152,
+            next_port: 0,
             link_errors: 0,
             last_link_error: None,
         };

@@ -18,8 +18,37 @@ use std::time::Duration;
 
 /// Accept queue length of listeners (Linux `somaxconn`, 4096).
 const BACKLOG: usize = 4096;
-/// Ports tried for `bind(…:0)`.
-const PORTS: std::ops::RangeInclusive<u16> = 49_152..=65_535;
+
+/// Binds a free port for `bind(…:0)` (TCP listeners and UDP sockets):
+/// tries the ports of the stack's ephemeral range in turn, starting after
+/// the last one handed out, as Linux picks from `ip_local_port_range`
+/// (raw mode's links receive only the ports they claimed, which is that
+/// range). `AddrInUse` when every port is taken.
+pub(crate) fn bind_any_port<H>(
+    core: &mut Core,
+    mut bind: impl FnMut(&mut daytona_core::stack::Stack, u16) -> Result<H, E>,
+) -> io::Result<(H, u16)> {
+    let range = core.stack()?.config().ephemeral_ports.clone();
+    let (lo, hi) = (*range.start(), *range.end());
+    if lo > hi {
+        return Err(io_error(E::AddrInUse));
+    }
+    let span = u32::from(hi - lo) + 1;
+    for _ in 0..span {
+        let port = if (lo..=hi).contains(&core.next_port) {
+            core.next_port
+        } else {
+            lo
+        };
+        core.next_port = if port >= hi { lo } else { port + 1 };
+        match bind(core.stack()?, port) {
+            Ok(h) => return Ok((h, port)),
+            Err(E::AddrInUse) => continue,
+            Err(e) => return Err(io_error(e)),
+        }
+    }
+    Err(io_error(E::AddrInUse))
+}
 
 /// The first IPv4 address `addr` resolves to (`InvalidInput` otherwise).
 pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<SocketAddrV4> {
@@ -125,26 +154,10 @@ impl TcpListener {
             let h = core.stack()?.tcp_listen(addr, backlog).map_err(io_error)?;
             (h, addr.port())
         } else {
-            let span = u32::from(PORTS.end() - PORTS.start()) + 1;
-            let mut found = None;
-            for _ in 0..span {
-                let port = core.next_port;
-                core.next_port = if port >= *PORTS.end() {
-                    *PORTS.start()
-                } else {
-                    port + 1
-                };
-                let a = SocketAddrV4::new(*addr.ip(), port);
-                match core.stack()?.tcp_listen(a, backlog) {
-                    Ok(h) => {
-                        found = Some((h, port));
-                        break;
-                    }
-                    Err(E::AddrInUse) => continue,
-                    Err(e) => return Err(io_error(e)),
-                }
-            }
-            found.ok_or_else(|| io_error(E::AddrInUse))?
+            let ip = *addr.ip();
+            bind_any_port(&mut core, |s, port| {
+                s.tcp_listen(SocketAddrV4::new(ip, port), backlog)
+            })?
         };
         if let Err(e) = core.open_port(PortProto::Tcp, port) {
             let now = shared.clock.now();

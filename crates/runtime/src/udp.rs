@@ -1,7 +1,7 @@
 //! `UdpSocket`, modelled on [`std::net::UdpSocket`].
 
 use crate::rt::{io_error, Interest, Runtime, Shared};
-use crate::tcp::resolve;
+use crate::tcp::{bind_any_port, resolve};
 use daytona_core::stack::UdpHandle;
 use daytona_core::Error as E;
 use daytona_link::PortProto;
@@ -57,20 +57,8 @@ impl UdpSocket {
             let h = core.stack()?.udp_bind(addr).map_err(io_error)?;
             (h, addr.port())
         } else {
-            let mut found = None;
-            for _ in 0..16_384 {
-                let port = core.next_port;
-                core.next_port = if port == u16::MAX { 49_152 } else { port + 1 };
-                match core.stack()?.udp_bind(SocketAddrV4::new(*addr.ip(), port)) {
-                    Ok(h) => {
-                        found = Some((h, port));
-                        break;
-                    }
-                    Err(E::AddrInUse) => continue,
-                    Err(e) => return Err(io_error(e)),
-                }
-            }
-            found.ok_or_else(|| io_error(E::AddrInUse))?
+            let ip = *addr.ip();
+            bind_any_port(&mut core, |s, port| s.udp_bind(SocketAddrV4::new(ip, port)))?
         };
         if let Err(e) = core.open_port(PortProto::Udp, port) {
             let _ = core.stack()?.udp_close(h);

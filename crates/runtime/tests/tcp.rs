@@ -498,3 +498,140 @@ fn a_blocked_reader_wakes_when_another_thread_acts() {
     d.abort().unwrap();
     assert_eq!(reader.join().unwrap(), Err(ErrorKind::NotConnected));
 }
+
+#[test]
+fn connecting_to_our_own_address_loops_back() {
+    // As on Linux, where traffic to a local address never leaves the host:
+    // a client and a server on the same stack talk without the link.
+    let (a, _b) = pair();
+    let l = TcpListener::bind(&a, addr(A, 90)).unwrap();
+    let mut c = TcpStream::connect_timeout(&a, &addr(A, 90), Duration::from_secs(5))
+        .expect("connect to our own address");
+    let (mut s, peer) = l.accept().unwrap();
+    assert_eq!(peer, c.local_addr().unwrap());
+    let data = pattern(300_000, 9);
+    let d2 = data.clone();
+    let writer = std::thread::spawn(move || {
+        c.write_all(&d2).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        c
+    });
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    assert_eq!(hash(&got), hash(&data));
+    drop(writer.join().unwrap());
+    // Nobody listening on our own port: refused at once (our own RST).
+    let err = TcpStream::connect_timeout(&a, &addr(A, 91), Duration::from_secs(5)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+}
+
+#[test]
+fn port_zero_comes_from_the_stacks_ephemeral_range() {
+    // As Linux picks from ip_local_port_range. Raw mode gives the stack
+    // the ports above the kernel's range and only those reach it, so a
+    // listener on any other port would never hear a SYN.
+    let (a, _b) = pair_with(|x| x.ephemeral_ports(61_000..=61_003), |x| x);
+    let mut listeners = Vec::new();
+    for _ in 0..4 {
+        let l = TcpListener::bind(&a, addr(A, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!((61_000..=61_003).contains(&port), "{port}");
+        listeners.push(l);
+    }
+    let err = TcpListener::bind(&a, addr(A, 0)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    // UDP too, from the same range (its own ports).
+    let mut udps = Vec::new();
+    for _ in 0..4 {
+        let u = daytona_runtime::UdpSocket::bind(&a, addr(A, 0)).unwrap();
+        let port = u.local_addr().unwrap().port();
+        assert!((61_000..=61_003).contains(&port), "{port}");
+        udps.push(u);
+    }
+    let err = daytona_runtime::UdpSocket::bind(&a, addr(A, 0)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    // A port freed is found again.
+    drop(listeners.pop());
+    TcpListener::bind(&a, addr(A, 0)).unwrap();
+}
+
+/// A link whose receive panics once, on the thread named "boom".
+struct PanicsOnce(
+    daytona_link::SocketPairLink,
+    Arc<std::sync::atomic::AtomicBool>,
+);
+
+impl daytona_link::Link for PanicsOnce {
+    fn caps(&self) -> daytona_link::LinkCaps {
+        self.0.caps()
+    }
+    fn recv_batch(
+        &mut self,
+        now: daytona_core::time::Instant,
+        batch: &mut daytona_link::Batch,
+    ) -> std::io::Result<usize> {
+        if std::thread::current().name() == Some("boom")
+            && !self.1.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("a link bug (on purpose)");
+        }
+        self.0.recv_batch(now, batch)
+    }
+    fn send_batch(
+        &mut self,
+        now: daytona_core::time::Instant,
+        batch: &daytona_link::Batch,
+    ) -> std::io::Result<usize> {
+        self.0.send_batch(now, batch)
+    }
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.0.wait_fd()
+    }
+}
+
+#[test]
+fn a_panic_while_driving_the_link_does_not_stall_the_stack() {
+    let (la, lb) = daytona_link::SocketPairLink::pair(1500).unwrap();
+    let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // No timer of A's may come due during the test (the handshake's RTO
+    // is far away): only the link can wake its stack.
+    let tcp = daytona_core::tcp::TcpConfig {
+        initial_rto: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let a = daytona_runtime::StackBuilder::new()
+        .addr(A, 24)
+        .tcp_config(tcp)
+        .link(PanicsOnce(la, fired.clone()))
+        .build()
+        .unwrap();
+    let b = daytona_runtime::StackBuilder::new()
+        .addr(B, 24)
+        .link(lb)
+        .build()
+        .unwrap();
+    let (c, s) = connected(&a, &b, 80);
+    // "boom" blocks in a read, drives the link, and panics in it.
+    let c2 = c.try_clone().unwrap();
+    let boom = std::thread::Builder::new()
+        .name("boom".into())
+        .spawn(move || {
+            let mut buf = [0u8; 4];
+            let _ = (&c2).read(&mut buf);
+        })
+        .unwrap();
+    while a.blocked() < 1 {
+        std::thread::yield_now();
+    }
+    (&s).write_all(b"ping").unwrap();
+    assert!(boom.join().is_err(), "the link panicked on purpose");
+    assert!(fired.load(std::sync::atomic::Ordering::SeqCst));
+    // The stack keeps serving: the data arrives, and the other way too.
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 4];
+    (&c).read_exact(&mut buf).expect("the stack still receives");
+    assert_eq!(&buf, b"ping");
+    (&c).write_all(b"pong").unwrap();
+    (&s).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"pong");
+}

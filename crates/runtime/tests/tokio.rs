@@ -116,3 +116,35 @@ async fn many_concurrent_async_connections() {
     }
     server.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_tasks_accept_on_one_listener() {
+    // As with tokio's own listener, tasks sharing a listener may all wait
+    // in `accept`: each connection wakes one, none is forgotten.
+    let (a, b) = pair();
+    let listener = std::sync::Arc::new(TcpListener::bind(&b, addr(B, 7)).await.unwrap());
+    let mut acceptors = Vec::new();
+    for _ in 0..3 {
+        let l = listener.clone();
+        acceptors.push(tokio::spawn(async move { l.accept().await.map(|_| ()) }));
+    }
+    // Every acceptor is parked before the first connection arrives.
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while b.blocked() < 3 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("all three acceptors wait");
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(TcpStream::connect(&a, addr(B, 7)).await.unwrap());
+    }
+    for t in acceptors {
+        tokio::time::timeout(std::time::Duration::from_secs(10), t)
+            .await
+            .expect("an acceptor was never woken")
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -63,3 +63,20 @@ fn udp_errors_and_timeouts() {
         ErrorKind::InvalidInput
     );
 }
+
+#[test]
+fn datagrams_to_our_own_address_loop_back() {
+    let (a, _b) = pair();
+    let x = UdpSocket::bind(&a, addr(A, 6000)).unwrap();
+    let y = UdpSocket::bind(&a, addr(A, 0)).unwrap();
+    y.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    x.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    y.send_to(b"hello me", addr(A, 6000)).unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = x.recv_from(&mut buf).expect("looped back");
+    assert_eq!(&buf[..n], b"hello me");
+    assert_eq!(from, y.local_addr().unwrap());
+    x.send_to(b"and back", from).unwrap();
+    let (n, _) = y.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"and back");
+}

@@ -50,7 +50,9 @@ pub fn have_command(program: &str) -> bool {
 
 /// A name unique to this process and call, at most 15 bytes (the limit for
 /// interface names): the first five bytes of `prefix`, the pid and a
-/// counter, in hex.
+/// counter, in hex. The counter takes all the room left (at least three
+/// digits: pids have at most six), so names repeat only after thousands
+/// of calls.
 pub fn unique_name(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -59,7 +61,10 @@ pub fn unique_name(prefix: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .take(5)
         .collect();
-    format!("{p}{:x}x{:x}", std::process::id(), n & 0xff)
+    let pid = format!("{:x}", std::process::id());
+    let digits = 15usize.saturating_sub(p.len() + pid.len() + 1).clamp(1, 8);
+    let counter = u64::from(n) % (1u64 << (4 * digits));
+    format!("{p}{pid}x{counter:x}")
 }
 
 fn run_command(cmd: &mut Command, input: Option<&str>) -> io::Result<String> {
@@ -334,6 +339,14 @@ mod tests {
         let b = unique_name("daytona-tap");
         assert!(a.len() <= 15, "{a}");
         assert_ne!(a, b);
+        // A test binary makes hundreds of namespaces, TAPs and veths, some
+        // alive at once: names do not repeat within a process that soon.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let n = unique_name("daytona-tap");
+            assert!(n.len() <= 15, "{n}");
+            assert!(seen.insert(n.clone()), "{n} came twice");
+        }
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! carries a `virtio_net_hdr`: received GSO super-frames (a veth peer's
 //! TSO) come with their segment size and partial checksum, which the stack
 //! trusts instead of verifying, and the stack's TCP super-segments go out
-//! whole for the kernel (or the NIC) to segment (TSO). Without it, partial
+//! whole for the kernel (or the NIC) to segment (TSO), their checksums
+//! partial (`NEEDS_CSUM`; the stack may leave them so itself,
+//! [`crate::LinkCaps::tx_checksum_offload`]). Without it, partial
 //! checksums are completed in software.
 //!
 //! The interface is put in promiscuous mode (through the socket's
@@ -23,7 +25,7 @@ use crate::bpf;
 use crate::csum;
 use crate::netif;
 use crate::vnet::{self, VNET_HDR_LEN};
-use crate::{Batch, FrameMeta, Link, LinkCaps};
+use crate::{gso, Batch, FrameMeta, Link, LinkCaps};
 use daytona_core::time::Instant;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -133,6 +135,8 @@ pub struct PacketLink {
     mac: [u8; 6],
     mtu: usize,
     vnet: bool,
+    /// Frames whose partial checksums were completed (no vnet header).
+    scratch: Batch,
     stats: PacketStats,
 }
 
@@ -233,6 +237,7 @@ impl PacketLink {
             mac: cfg.mac,
             mtu,
             vnet,
+            scratch: Batch::new(),
             stats: PacketStats::default(),
         })
     }
@@ -525,6 +530,9 @@ impl PacketLink {
                 let (h, s) = vnet::for_transmit(f, meta, true);
                 hdrs[i] = h;
                 split = s;
+                // A GSO type: a super-segment (its checksum made partial
+                // here or already by the stack).
+                self.stats.tx_gso += u64::from(h[1] != 0);
                 iov[i][0] = io(hdrs[i].as_ptr(), VNET_HDR_LEN);
                 count = 1;
             }
@@ -533,7 +541,6 @@ impl PacketLink {
                 // pseudo-header sum (the kernel completes each segment's).
                 Some((at, sum)) => {
                     partial[i] = sum;
-                    self.stats.tx_gso += 1;
                     iov[i][count] = io(f.as_ptr(), at);
                     iov[i][count + 1] = io(partial[i].as_ptr(), 2);
                     iov[i][count + 2] = io(f[at + 2..].as_ptr(), f.len() - at - 2);
@@ -591,6 +598,7 @@ impl Link for PacketLink {
             mtu: self.mtu,
             max_segment: if self.vnet { MAX_IP_PACKET } else { self.mtu },
             rx_checksum_verified: false,
+            tx_checksum_offload: self.vnet,
         }
     }
 
@@ -612,7 +620,30 @@ impl Link for PacketLink {
         Ok(batch.len() - before)
     }
 
-    fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
+    fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
+        if !self.vnet && batch.iter_meta().any(|(_, m)| m.csum_partial.is_some()) {
+            // No vnet header to ask the kernel: complete partial checksums
+            // on a copy.
+            let mut done = std::mem::take(&mut self.scratch);
+            done.clear();
+            for (f, m) in batch.iter_meta() {
+                let _ = done.fill_with(f.len(), |b| {
+                    let b = &mut b[..f.len()];
+                    b.copy_from_slice(f);
+                    if let Some(p) = m.csum_partial {
+                        gso::complete_checksum(b, p);
+                    }
+                    let m = FrameMeta {
+                        csum_partial: None,
+                        ..m
+                    };
+                    Ok::<_, ()>(Some((f.len(), m)))
+                });
+            }
+            let r = self.send_batch(now, &done);
+            self.scratch = done;
+            return r;
+        }
         let mut chunk: [(&[u8], FrameMeta); BATCH] = [(&[], FrameMeta::default()); BATCH];
         let (mut n, mut accepted) = (0, 0);
         let max = if self.vnet { MAX_IP_PACKET } else { self.mtu } + 14;

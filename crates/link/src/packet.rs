@@ -620,7 +620,7 @@ impl Link for PacketLink {
         Ok(batch.len() - before)
     }
 
-    fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
+    fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
         if !self.vnet && batch.iter_meta().any(|(_, m)| m.csum_partial.is_some()) {
             // No vnet header to ask the kernel: complete partial checksums
             // on a copy.
@@ -640,10 +640,22 @@ impl Link for PacketLink {
                     Ok::<_, ()>(Some((f.len(), m)))
                 });
             }
-            let r = self.send_batch(now, &done);
+            let n = self.send_frames(&done);
             self.scratch = done;
-            return r;
+            return Ok(n);
         }
+        Ok(self.send_frames(batch))
+    }
+
+    fn wait_fd(&self) -> Option<RawFd> {
+        Some(self.fd.as_raw_fd())
+    }
+}
+
+impl PacketLink {
+    /// Sends the frames of `batch` as they are; returns how many the
+    /// kernel took.
+    fn send_frames(&mut self, batch: &Batch) -> usize {
         let mut chunk: [(&[u8], FrameMeta); BATCH] = [(&[], FrameMeta::default()); BATCH];
         let (mut n, mut accepted) = (0, 0);
         let max = if self.vnet { MAX_IP_PACKET } else { self.mtu } + 14;
@@ -663,11 +675,7 @@ impl Link for PacketLink {
             accepted += self.send_chunk(&chunk[..n]);
         }
         self.stats.tx_frames += accepted as u64;
-        Ok(accepted)
-    }
-
-    fn wait_fd(&self) -> Option<RawFd> {
-        Some(self.fd.as_raw_fd())
+        accepted
     }
 }
 

@@ -145,6 +145,9 @@ pub struct TapStats {
     pub tx_gso: u64,
     /// Super-segments cut in software because offloads are off.
     pub tx_sw_segmented: u64,
+    /// Frames sent with the checksum the stack left partial, for the
+    /// kernel to complete (`FrameMeta::csum_partial`).
+    pub tx_csum_partial: u64,
     /// Frames the kernel refused (full queue, or invalid).
     pub tx_dropped: u64,
 }
@@ -523,6 +526,7 @@ impl TapLink {
                 if hdr[1] != 0 {
                     self.stats.tx_gso += 1;
                 }
+                self.stats.tx_csum_partial += u64::from(meta.csum_partial.is_some());
                 return Ok(true);
             }
             let e = io::Error::last_os_error();
@@ -736,10 +740,16 @@ mod tests {
         assert_eq!(bytes[0], vnet::F_NEEDS_CSUM);
         assert_eq!(bytes[1], vnet::GSO_TCPV4);
         assert_eq!(&bytes[VNET_HDR_LEN..], &partial[..]);
-        assert_eq!((st.tx_gso, st.tx_sw_segmented), (1, 0));
+        assert_eq!(
+            (st.tx_gso, st.tx_sw_segmented, st.tx_csum_partial),
+            (1, 0, 1)
+        );
         // Offloads off: cut in software, every checksum complete.
         let (bytes, st) = written(false, &batch);
-        assert_eq!((st.tx_frames, st.tx_sw_segmented), (7, 1));
+        assert_eq!(
+            (st.tx_frames, st.tx_sw_segmented, st.tx_csum_partial),
+            (7, 1, 0)
+        );
         let mut rest = &bytes[..];
         let mut payload = Vec::new();
         while !rest.is_empty() {

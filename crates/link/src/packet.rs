@@ -22,6 +22,7 @@
 use crate::bpf;
 use crate::csum;
 use crate::netif;
+use crate::txq::{Sent, TxQueue, CHUNK};
 use crate::vnet::{self, VNET_HDR_LEN};
 use crate::{Batch, FrameMeta, Link, LinkCaps};
 use daytona_core::time::Instant;
@@ -30,7 +31,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const ETH_P_ALL: u16 = 0x0003;
-/// Frames per `sendmmsg` / `recvmmsg`.
+/// Frames per `recvmmsg`.
 const BATCH: usize = 32;
 /// Largest IPv4 packet: the TSO limit with `PACKET_VNET_HDR`.
 const MAX_IP_PACKET: usize = 65_535;
@@ -91,10 +92,18 @@ pub struct PacketStats {
     pub rx_unusable: u64,
     /// Frames the kernel dropped because the ring was full.
     pub rx_ring_drops: u64,
+    /// Frames the kernel took.
     pub tx_frames: u64,
-    /// Transmitted TCP super-segments (TSO).
+    /// TCP super-segments (TSO) handed to the kernel.
     pub tx_gso: u64,
+    /// Times the socket's buffer was full (the frames that did not fit
+    /// wait in the link's backlog).
+    pub tx_stalls: u64,
+    /// Frames dropped: malformed, refused by the kernel, or beyond the
+    /// backlog's bound.
     pub tx_dropped: u64,
+    /// Frames waiting in the backlog now.
+    pub tx_held: u64,
 }
 
 fn fmt_mac(m: [u8; 6]) -> String {
@@ -133,6 +142,8 @@ pub struct PacketLink {
     mac: [u8; 6],
     mtu: usize,
     vnet: bool,
+    /// Frames waiting for room in the socket's buffer.
+    txq: TxQueue,
     stats: PacketStats,
 }
 
@@ -233,6 +244,7 @@ impl PacketLink {
             mac: cfg.mac,
             mtu,
             vnet,
+            txq: TxQueue::default(),
             stats: PacketStats::default(),
         })
     }
@@ -337,7 +349,14 @@ impl PacketLink {
         if r == 0 {
             self.stats.rx_ring_drops += u64::from(st.tp_drops);
         }
-        self.stats
+        let q = self.txq.counters();
+        PacketStats {
+            tx_frames: q.sent,
+            tx_stalls: q.stalls,
+            tx_dropped: self.stats.tx_dropped + q.refused + q.overflow,
+            tx_held: self.txq.held() as u64,
+            ..self.stats
+        }
     }
 
     /// Walks the current block if the kernel has handed it over; returns
@@ -503,85 +522,61 @@ impl PacketLink {
         }
         Ok(n == BATCH)
     }
+}
 
-    /// Sends up to `BATCH` frames; returns how many the kernel took.
-    fn send_chunk(&mut self, frames: &[(&[u8], FrameMeta)]) -> usize {
-        // SAFETY: plain C structs; all-zero is valid.
-        let mut iov: [[libc::iovec; 4]; BATCH] = unsafe { std::mem::zeroed() };
-        // SAFETY: plain C structs; all-zero is valid.
-        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        let mut hdrs = [[0u8; VNET_HDR_LEN]; BATCH];
-        let mut partial = [[0u8; 2]; BATCH];
-        let n = frames.len().min(BATCH);
-        let io = |p: *const u8, len: usize| libc::iovec {
-            iov_base: p as *mut libc::c_void,
-            iov_len: len,
-        };
-        for i in 0..n {
-            let (f, meta) = frames[i];
-            let mut count = 0;
-            let mut split = None;
-            if self.vnet {
-                let (h, s) = vnet::for_transmit(f, meta, true);
-                hdrs[i] = h;
-                split = s;
-                iov[i][0] = io(hdrs[i].as_ptr(), VNET_HDR_LEN);
-                count = 1;
-            }
-            match split {
-                // A super-segment: the checksum field carries the
-                // pseudo-header sum (the kernel completes each segment's).
-                Some((at, sum)) => {
-                    partial[i] = sum;
-                    self.stats.tx_gso += 1;
-                    iov[i][count] = io(f.as_ptr(), at);
-                    iov[i][count + 1] = io(partial[i].as_ptr(), 2);
-                    iov[i][count + 2] = io(f[at + 2..].as_ptr(), f.len() - at - 2);
-                    count += 3;
-                }
-                None => {
-                    iov[i][count] = io(f.as_ptr(), f.len());
-                    count += 1;
-                }
-            }
-            msgs[i].msg_hdr.msg_iov = iov[i].as_mut_ptr();
-            msgs[i].msg_hdr.msg_iovlen = count;
+/// Sends one chunk of Ethernet frames on the bound packet socket, each
+/// behind its virtio header when `vnet`; counts the super-segments among
+/// those the kernel is done with in `tx_gso`.
+fn send_chunk(fd: &OwnedFd, vnet: bool, tx_gso: &mut u64, frames: &[(&[u8], FrameMeta)]) -> Sent {
+    // SAFETY: plain C structs; all-zero is valid.
+    let mut iov: [[libc::iovec; 4]; CHUNK] = unsafe { std::mem::zeroed() };
+    // SAFETY: plain C structs; all-zero is valid.
+    let mut msgs: [libc::mmsghdr; CHUNK] = unsafe { std::mem::zeroed() };
+    let mut hdrs = [[0u8; VNET_HDR_LEN]; CHUNK];
+    let mut partial = [[0u8; 2]; CHUNK];
+    let mut gso = [false; CHUNK];
+    let n = frames.len().min(CHUNK);
+    let io = |p: *const u8, len: usize| libc::iovec {
+        iov_base: p as *mut libc::c_void,
+        iov_len: len,
+    };
+    for i in 0..n {
+        let (f, meta) = frames[i];
+        let mut count = 0;
+        let mut split = None;
+        if vnet {
+            let (h, s) = vnet::for_transmit(f, meta, true);
+            hdrs[i] = h;
+            split = s;
+            iov[i][0] = io(hdrs[i].as_ptr(), VNET_HDR_LEN);
+            count = 1;
         }
-        let (mut sent, mut taken, mut stalls) = (0, 0, 0);
-        while sent < n {
-            // SAFETY: messages sent..n point at live frames; the kernel only
-            // reads them; the socket is bound, so no address is needed.
-            let r = unsafe {
-                libc::sendmmsg(
-                    self.fd.as_raw_fd(),
-                    msgs[sent..].as_mut_ptr(),
-                    (n - sent) as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if r > 0 {
-                sent += r as usize;
-                taken += r as usize;
-                continue;
+        match split {
+            // A super-segment: the checksum field carries the
+            // pseudo-header sum (the kernel completes each segment's).
+            Some((at, sum)) => {
+                partial[i] = sum;
+                gso[i] = true;
+                iov[i][count] = io(f.as_ptr(), at);
+                iov[i][count + 1] = io(partial[i].as_ptr(), 2);
+                iov[i][count + 2] = io(f[at + 2..].as_ptr(), f.len() - at - 2);
+                count += 3;
             }
-            match io::Error::last_os_error().raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::ENOBUFS) if stalls < 50 => {
-                    stalls += 1;
-                    netif::wait_writable(&self.fd, 2);
-                }
-                Some(libc::EINTR) => {}
-                Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
-                    self.stats.tx_dropped += (n - sent) as u64;
-                    break;
-                }
-                _ => {
-                    self.stats.tx_dropped += 1;
-                    sent += 1;
-                }
+            None => {
+                iov[i][count] = io(f.as_ptr(), f.len());
+                count += 1;
             }
         }
-        taken
+        msgs[i].msg_hdr.msg_iov = iov[i].as_mut_ptr();
+        msgs[i].msg_hdr.msg_iovlen = count;
     }
+    // SAFETY: the first n messages point at live iovecs, which point at
+    // live frames, headers and checksum words that outlive the call; the
+    // socket is bound, so no address is needed.
+    let s = unsafe { netif::send_msgs(fd, &mut msgs[..n]) };
+    let done = (s.taken + s.refused).min(n);
+    *tx_gso += gso[..done].iter().filter(|g| **g).count() as u64;
+    s
 }
 
 impl Link for PacketLink {
@@ -594,7 +589,9 @@ impl Link for PacketLink {
         }
     }
 
-    fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
+    fn recv_batch(&mut self, now: Instant, batch: &mut Batch) -> io::Result<usize> {
+        let (fd, vnet, gso) = (&self.fd, self.vnet, &mut self.stats.tx_gso);
+        self.txq.flush(now, &mut |c| send_chunk(fd, vnet, gso, c));
         let before = batch.len();
         if self.ring.is_none() {
             while batch.len() - before < 256 {
@@ -612,27 +609,22 @@ impl Link for PacketLink {
         Ok(batch.len() - before)
     }
 
-    fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
-        let mut chunk: [(&[u8], FrameMeta); BATCH] = [(&[], FrameMeta::default()); BATCH];
-        let (mut n, mut accepted) = (0, 0);
+    fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
         let max = if self.vnet { MAX_IP_PACKET } else { self.mtu } + 14;
-        for (f, meta) in batch.iter_meta() {
-            if f.len() < 14 || f.len() > max {
-                self.stats.tx_dropped += 1;
-                continue;
-            }
-            chunk[n] = (f, meta);
-            n += 1;
-            if n == BATCH {
-                accepted += self.send_chunk(&chunk);
-                n = 0;
-            }
-        }
-        if n > 0 {
-            accepted += self.send_chunk(&chunk[..n]);
-        }
-        self.stats.tx_frames += accepted as u64;
+        let mut malformed = 0;
+        let frames = batch.iter_meta().filter(|(f, _)| {
+            let ok = (14..=max).contains(&f.len());
+            malformed += u64::from(!ok);
+            ok
+        });
+        let (fd, vnet, gso) = (&self.fd, self.vnet, &mut self.stats.tx_gso);
+        let accepted = self.txq.send(now, frames, |c| send_chunk(fd, vnet, gso, c));
+        self.stats.tx_dropped += malformed;
         Ok(accepted)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.txq.poll_at()
     }
 
     fn wait_fd(&self) -> Option<RawFd> {

@@ -642,6 +642,54 @@ mod tests {
         send::<PacketLink>();
     }
 
+    /// The real `sendmmsg` path and the backlog, without privileges: a
+    /// datagram socket pair whose reader does not read fills up; the rest
+    /// is held and leaves, in order, as the reader drains.
+    #[test]
+    fn a_full_socket_holds_frames_and_flushes_them_in_order() {
+        use rustix::net::{socketpair, AddressFamily, RecvFlags, SocketFlags, SocketType};
+        let (a, b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::DGRAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("socketpair");
+        // The smallest buffer the kernel allows: a few frames fit.
+        netif::setsockopt_int(&a, libc::SOL_SOCKET, libc::SO_SNDBUF, 1).expect("SO_SNDBUF");
+        let frames: Vec<Vec<u8>> = (0..300u16)
+            .map(|i| {
+                let mut f = vec![0u8; 1000];
+                f[..2].copy_from_slice(&i.to_be_bytes());
+                f
+            })
+            .collect();
+        let mut q = TxQueue::default();
+        let mut gso = 0;
+        let mut send = |c: &[(&[u8], FrameMeta)]| send_chunk(&a, false, &mut gso, c);
+        let now = Instant::ZERO;
+        let items = frames.iter().map(|f| (f.as_slice(), FrameMeta::default()));
+        assert_eq!(q.send(now, items, &mut send), frames.len());
+        assert!(q.held() > 0, "the smallest send buffer took 300 KB at once");
+        assert!(q.poll_at().is_some());
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 2000];
+        for _ in 0..10_000 {
+            while let Ok((n, _)) = rustix::net::recv(&b, &mut buf[..], RecvFlags::DONTWAIT) {
+                got.push(buf[..n].to_vec());
+            }
+            if q.flush(now, &mut send) && got.len() == frames.len() {
+                break;
+            }
+        }
+        assert_eq!(got.len(), frames.len());
+        assert!(got == frames, "frames arrived out of order");
+        assert_eq!((q.held(), q.poll_at()), (0, None));
+        let c = q.counters();
+        assert_eq!((c.sent, c.refused, c.overflow), (300, 0, 0));
+        assert!(c.stalls > 0);
+    }
+
     #[test]
     fn small_or_unaligned_ring_blocks_are_refused() {
         let mut cfg = PacketConfig::new("lo", [2, 0, 0, 0, 0, 1]);

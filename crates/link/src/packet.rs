@@ -353,7 +353,7 @@ impl PacketLink {
         PacketStats {
             tx_frames: q.sent,
             tx_stalls: q.stalls,
-            tx_dropped: self.stats.tx_dropped + q.refused + q.overflow,
+            tx_dropped: q.dropped(),
             tx_held: self.txq.held() as u64,
             ..self.stats
         }
@@ -611,16 +611,10 @@ impl Link for PacketLink {
 
     fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
         let max = if self.vnet { MAX_IP_PACKET } else { self.mtu } + 14;
-        let mut malformed = 0;
-        let frames = batch.iter_meta().filter(|(f, _)| {
-            let ok = (14..=max).contains(&f.len());
-            malformed += u64::from(!ok);
-            ok
-        });
         let (fd, vnet, gso) = (&self.fd, self.vnet, &mut self.stats.tx_gso);
-        let accepted = self.txq.send(now, frames, |c| send_chunk(fd, vnet, gso, c));
-        self.stats.tx_dropped += malformed;
-        Ok(accepted)
+        Ok(self.txq.send(now, batch.iter_meta(), 14..=max, |c| {
+            send_chunk(fd, vnet, gso, c)
+        }))
     }
 
     fn poll_at(&self) -> Option<Instant> {
@@ -669,7 +663,7 @@ mod tests {
         let mut send = |c: &[(&[u8], FrameMeta)]| send_chunk(&a, false, &mut gso, c);
         let now = Instant::ZERO;
         let items = frames.iter().map(|f| (f.as_slice(), FrameMeta::default()));
-        assert_eq!(q.send(now, items, &mut send), frames.len());
+        assert_eq!(q.send(now, items, 0..=2000, &mut send), frames.len());
         assert!(q.held() > 0, "the smallest send buffer took 300 KB at once");
         assert!(q.poll_at().is_some());
         let mut got = Vec::new();

@@ -409,7 +409,7 @@ impl RawLink {
         RawStats {
             tx_packets: q.sent,
             tx_stalls: q.stalls,
-            tx_dropped: self.stats.tx_dropped + q.refused + q.overflow,
+            tx_dropped: q.dropped(),
             tx_held: self.txq.held() as u64,
             ..self.stats
         }
@@ -627,15 +627,10 @@ impl Link for RawLink {
 
     fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
         let max = self.mtu.max(20);
-        let mut malformed = 0;
-        let pkts = batch.iter_meta().filter(|(p, _)| {
-            let ok = (20..=max).contains(&p.len());
-            malformed += u64::from(!ok);
-            ok
-        });
         let tx = &self.tx;
-        let accepted = self.txq.send(now, pkts, |c| send_chunk(tx, c));
-        self.stats.tx_dropped += malformed;
+        let accepted = self
+            .txq
+            .send(now, batch.iter_meta(), 20..=max, |c| send_chunk(tx, c));
         Ok(accepted)
     }
 

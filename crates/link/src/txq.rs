@@ -17,6 +17,7 @@
 use crate::FrameMeta;
 use daytona_core::time::{Duration, Instant};
 use std::collections::VecDeque;
+use std::ops::RangeInclusive;
 
 /// Frames per send attempt (one `sendmmsg`).
 pub(crate) const CHUNK: usize = 32;
@@ -44,6 +45,9 @@ pub(crate) struct Sent {
 /// Counters of a [`TxQueue`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TxCounters {
+    /// Frames dropped for their length (shorter than a header, longer
+    /// than the link takes).
+    pub malformed: u64,
     /// Frames the kernel took.
     pub sent: u64,
     /// Frames the kernel refused.
@@ -52,6 +56,13 @@ pub(crate) struct TxCounters {
     pub overflow: u64,
     /// Times the socket's buffer was found full.
     pub stalls: u64,
+}
+
+impl TxCounters {
+    /// Every frame dropped: malformed, refused or beyond the backlog.
+    pub fn dropped(&self) -> u64 {
+        self.malformed + self.refused + self.overflow
+    }
 }
 
 /// A chunk being assembled: frames borrowed from a batch or the backlog.
@@ -132,16 +143,28 @@ impl TxQueue {
         true
     }
 
-    /// Sends `frames` behind the held ones (flushed first); those that do
-    /// not fit are held, up to the bound. Returns how many the kernel took
-    /// or the backlog holds (not those refused or dropped).
-    pub fn send<'a, I, F>(&mut self, now: Instant, frames: I, mut send: F) -> usize
+    /// Sends the frames of `frames` whose length is in `lengths` (the
+    /// others are dropped and counted) behind the held ones (flushed
+    /// first); those that do not fit are held, up to the bound. Returns
+    /// how many the kernel took or the backlog holds.
+    pub fn send<'a, I, F>(
+        &mut self,
+        now: Instant,
+        frames: I,
+        lengths: RangeInclusive<usize>,
+        mut send: F,
+    ) -> usize
     where
         I: IntoIterator<Item = (&'a [u8], FrameMeta)>,
         F: FnMut(&[(&[u8], FrameMeta)]) -> Sent,
     {
         let mut open = self.flush(now, &mut send);
-        let mut frames = frames.into_iter();
+        let mut malformed = 0;
+        let mut frames = frames.into_iter().filter(|(f, _)| {
+            let ok = lengths.contains(&f.len());
+            malformed += u64::from(!ok);
+            ok
+        });
         let mut accepted = 0;
         loop {
             let mut chunk: Chunk<'a> = [(&[], FrameMeta::default()); CHUNK];
@@ -163,6 +186,8 @@ impl TxQueue {
                 accepted += usize::from(self.hold(f, meta));
             }
         }
+        drop(frames);
+        self.counters.malformed += malformed;
         accepted
     }
 
@@ -252,12 +277,13 @@ mod tests {
     }
 
     const T0: Instant = Instant::ZERO;
+    const ANY: RangeInclusive<usize> = 0..=usize::MAX;
 
     #[test]
     fn frames_that_fit_go_at_once_and_nothing_is_held() {
         let (mut q, mut sock) = (TxQueue::default(), FakeSocket::new(1000));
         let fs = frames(0..100);
-        assert_eq!(q.send(T0, metas(&fs), |c| sock.send(c)), 100);
+        assert_eq!(q.send(T0, metas(&fs), ANY, |c| sock.send(c)), 100);
         assert_eq!(sock.wire, fs);
         assert_eq!(sock.calls, 4, "chunks of {CHUNK}");
         assert_eq!((q.held(), q.poll_at()), (0, None));
@@ -269,7 +295,7 @@ mod tests {
         let (mut q, mut sock) = (TxQueue::default(), FakeSocket::new(40));
         let fs = frames(0..100);
         let now = T0 + Duration::from_millis(5);
-        assert_eq!(q.send(now, metas(&fs), |c| sock.send(c)), 100);
+        assert_eq!(q.send(now, metas(&fs), ANY, |c| sock.send(c)), 100);
         assert_eq!(sock.wire, fs[..40]);
         assert_eq!(q.held(), 60);
         assert_eq!(q.poll_at(), Some(now + RETRY));
@@ -282,10 +308,10 @@ mod tests {
     fn held_frames_leave_first_and_in_order() {
         let (mut q, mut sock) = (TxQueue::default(), FakeSocket::new(10));
         let first = frames(0..50);
-        q.send(T0, metas(&first), |c| sock.send(c));
+        q.send(T0, metas(&first), ANY, |c| sock.send(c));
         // Still full: new frames queue behind the held ones.
         let second = frames(50..80);
-        assert_eq!(q.send(T0, metas(&second), |c| sock.send(c)), 30);
+        assert_eq!(q.send(T0, metas(&second), ANY, |c| sock.send(c)), 30);
         assert_eq!(q.held(), 70);
         // Room for some: the oldest held go first.
         sock.room = 25;
@@ -294,7 +320,7 @@ mod tests {
         // Room for all: a send flushes the backlog before its own frames.
         sock.room = 1000;
         let third = frames(80..90);
-        q.send(T0, metas(&third), |c| sock.send(c));
+        q.send(T0, metas(&third), ANY, |c| sock.send(c));
         assert_eq!(sock.wire, frames(0..90));
         assert_eq!((q.held(), q.poll_at()), (0, None));
         assert_eq!(q.counters().sent, 90);
@@ -304,7 +330,7 @@ mod tests {
     fn the_backlog_is_bounded_and_drops_are_counted() {
         let (mut q, mut sock) = (TxQueue::new(16, 1 << 20), FakeSocket::new(4));
         let fs = frames(0..40);
-        assert_eq!(q.send(T0, metas(&fs), |c| sock.send(c)), 4 + 16);
+        assert_eq!(q.send(T0, metas(&fs), ANY, |c| sock.send(c)), 4 + 16);
         assert_eq!(q.held(), 16);
         assert_eq!(q.counters().overflow, 20);
         // The held ones are the oldest: order survives the drops.
@@ -317,13 +343,22 @@ mod tests {
     fn the_backlog_is_bounded_in_bytes_too() {
         let (mut q, mut sock) = (TxQueue::new(100, 3000), FakeSocket::new(0));
         let big = vec![vec![1u8; 1000]; 5];
-        assert_eq!(q.send(T0, metas(&big), |c| sock.send(c)), 3);
+        assert_eq!(q.send(T0, metas(&big), ANY, |c| sock.send(c)), 3);
         assert_eq!((q.held(), q.counters().overflow), (3, 2));
         sock.room = 1;
         assert!(!q.flush(T0, &mut |c| sock.send(c)));
         // Room freed by the one that left takes one more.
-        assert_eq!(q.send(T0, metas(&big[..1]), |c| sock.send(c)), 1);
+        assert_eq!(q.send(T0, metas(&big[..1]), ANY, |c| sock.send(c)), 1);
         assert_eq!(q.held(), 3);
+    }
+
+    #[test]
+    fn frames_of_a_length_the_link_cannot_take_are_dropped_and_counted() {
+        let (mut q, mut sock) = (TxQueue::default(), FakeSocket::new(1000));
+        let fs = vec![vec![1u8; 13], vec![2u8; 14], vec![3u8; 100], vec![4u8; 101]];
+        assert_eq!(q.send(T0, metas(&fs), 14..=100, |c| sock.send(c)), 2);
+        assert_eq!(sock.wire, fs[1..3]);
+        assert_eq!((q.counters().malformed, q.counters().dropped()), (2, 2));
     }
 
     #[test]
@@ -332,7 +367,7 @@ mod tests {
         let mut fs = frames(0..10);
         fs[3] = vec![0xff, 0];
         fs[7] = vec![0xff, 1];
-        assert_eq!(q.send(T0, metas(&fs), |c| sock.send(c)), 8);
+        assert_eq!(q.send(T0, metas(&fs), ANY, |c| sock.send(c)), 8);
         assert_eq!(sock.wire.len(), 8);
         assert_eq!(q.held(), 0);
         assert_eq!(q.counters().refused, 2);
@@ -342,7 +377,7 @@ mod tests {
     fn a_short_send_without_a_full_flag_still_holds_the_rest() {
         let mut q = TxQueue::default();
         let fs = frames(0..10);
-        let sent = q.send(T0, metas(&fs), |_| Sent {
+        let sent = q.send(T0, metas(&fs), ANY, |_| Sent {
             taken: 3,
             ..Sent::default()
         });

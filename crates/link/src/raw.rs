@@ -345,6 +345,10 @@ impl RawLink {
             ));
         }
         netif::grow_buffer(&tx, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, 16 << 20);
+        // Without IP_RECVERR a raw socket hides ENOBUFS (a full device
+        // queue dropped the packet) as success: the packet would be lost
+        // silently instead of held in the backlog and sent again.
+        netif::setsockopt_int(&tx, libc::IPPROTO_IP, libc::IP_RECVERR, 1)?;
 
         // Before the stack sends its first packet, the kernel must stop
         // answering packets to the stack's ports.

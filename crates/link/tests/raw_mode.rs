@@ -788,35 +788,13 @@ fn raw_mode_through_a_rate_limited_interface_holds_packets_in_its_backlog() {
         return;
     }
     let pair = Pair::new(61).expect("namespaces");
-    pair.day
-        .exec(&[
-            "tc",
-            "qdisc",
-            "add",
-            "dev",
-            &pair.day_if,
-            "root",
-            "tbf",
-            "rate",
-            "200mbit",
-            "burst",
-            "16kb",
-            "limit",
-            "32kb",
-        ])
-        .expect("tbf qdisc");
-    let to = SocketAddrV4::new(pair.peer_addr(), 5001);
-    let peer = spawn_kernel_receiver(&pair, to);
+    rate_limit(&pair, "16kb", "32kb");
     let day_if = pair.day_if.clone();
-    let len = 8 << 20;
-    let (sent, got, stats) = pair.day.run(move || {
+    let open = move || {
         let link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
-        let mut drv = Driver::new(new_stack(link.stack_config()), link).expect("driver");
-        let (sent, got) = daytona_sends(&mut drv, to, 61, len, peer);
-        (sent, got, drv.link().stats())
-    });
+        Driver::new(new_stack(link.stack_config()), link).expect("driver")
+    };
+    let stats = bulk_to_kernel(&pair, 61, 8 << 20, open, |d| d.link().stats());
     eprintln!("link stats: {stats:?}");
-    assert_eq!(got.len(), len);
-    assert_eq!(sent.finish(), got.finish(), "bytes differ");
     assert!(stats.tx_stalls > 0, "the queue never filled: {stats:?}");
 }

@@ -53,6 +53,11 @@ pub struct LinkCaps {
     pub max_segment: usize,
     /// Received checksums were verified by the link.
     pub rx_checksum_verified: bool,
+    /// The link completes partial transport checksums of the frames it
+    /// sends ([`FrameMeta::csum_partial`]: the kernel behind a vnet header,
+    /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`), so a stack may leave its
+    /// super-segments' checksums partial (`StackConfig::tx_csum_offload`).
+    pub tx_checksum_offload: bool,
 }
 
 /// What a link knows about one frame of a [`Batch`] besides its bytes.
@@ -66,12 +71,16 @@ pub struct FrameMeta {
     /// Receive: the link (the kernel) already validated the frame's IP and
     /// transport checksums, so the stack may skip verifying them.
     pub csum_verified: bool,
-    /// Receive: the transport checksum is *partial* (virtio
+    /// The transport checksum is *partial* (virtio
     /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`): the field at `start + offset` holds
-    /// only the pseudo-header sum and the frame never crossed a wire (it
-    /// comes from the local kernel), so it is trusted (`csum_verified`).
-    /// Middleware that can damage frames must complete the checksum first
-    /// ([`gso::complete_checksum`]).
+    /// only the pseudo-header sum (with the transport length of the whole
+    /// frame). Receive: the frame never crossed a wire (it comes from the
+    /// local kernel), so it is trusted (`csum_verified`). Transmit: the
+    /// stack left it for the link to complete (a link with
+    /// [`LinkCaps::tx_checksum_offload`] hands it to the kernel; any other
+    /// completes it in software). Middleware that can damage or cut frames
+    /// must complete the checksum first ([`gso::complete_checksum`],
+    /// [`gso::segment`]).
     pub csum_partial: Option<CsumPartial>,
 }
 
@@ -228,7 +237,10 @@ pub enum PortProto {
 /// stack configured from it sends no TSO super-segments, and any
 /// super-segment that still comes through (a GRO frame received from the
 /// kernel, or a TSO frame sent anyway) is cut into MTU-sized packets
-/// ([`gso::segment`]) before it enters the model. Frames leaving the
+/// ([`gso::segment`]) before it enters the model. A partial checksum
+/// ([`FrameMeta::csum_partial`], a stack's checksum offload) is completed
+/// on the way, so the model — and the wire — see full checksums; `caps`
+/// reports no transmit checksum offload. Frames leaving the
 /// receive model are never marked `csum_verified`: the stack checks them,
 /// so corruption shows up as dropped bad checksums.
 ///
@@ -311,6 +323,10 @@ impl<L: Link> Link for Impaired<L> {
         LinkCaps {
             max_segment: inner.mtu,
             rx_checksum_verified: inner.rx_checksum_verified && self.rx_model.is_none(),
+            // The fault model works on complete packets: partial checksums
+            // are completed here, in software, so a stack gains nothing by
+            // leaving them.
+            tx_checksum_offload: false,
             ..inner
         }
     }
@@ -345,10 +361,12 @@ impl<L: Link> Link for Impaired<L> {
     fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
         let ethernet = self.inner.caps().ethernet;
         for (frame, meta) in batch.iter_meta() {
-            if meta.gso_size.is_none() {
+            if meta.gso_size.is_none() && meta.csum_partial.is_none() {
                 self.model.send(now, frame);
                 continue;
             }
+            // Cut into packets, or a partial checksum completed: what the
+            // model delivers is what a wire would carry.
             self.segs.clear();
             gso::segment(frame, meta, ethernet, &mut self.segs);
             for seg in self.segs.iter() {
@@ -434,6 +452,7 @@ mod tests {
                 mtu: 1500,
                 max_segment: 65_535,
                 rx_checksum_verified: true,
+                tx_checksum_offload: true,
             }
         }
 
@@ -528,6 +547,63 @@ mod tests {
         assert!(sent
             .iter()
             .all(|(f, m)| f.len() <= 1500 && m.gso_size.is_none()));
+    }
+
+    #[test]
+    fn impaired_link_completes_partial_checksums_it_is_handed() {
+        use crate::gso::tests::{tcp_checksum_ok, tcp_frame};
+        // What a stack with checksum offload sends: the super-segment's
+        // checksum field holds the pseudo-header sum only.
+        let full = tcp_frame(false, 10_000, 0x18);
+        let layout = gso::tcp_layout(&full, false).unwrap();
+        let pseudo = gso::tcp_pseudo_sum(&full, layout);
+        let mut partial = full.clone();
+        partial[layout.tcp + 16..layout.tcp + 18].copy_from_slice(&pseudo.to_be_bytes());
+        let at = CsumPartial {
+            start: layout.tcp as u16,
+            offset: 16,
+        };
+        let small_full = tcp_frame(false, 500, 0x18);
+        let mut small = small_full.clone();
+        let ps = gso::tcp_pseudo_sum(&small, layout);
+        small[layout.tcp + 16..layout.tcp + 18].copy_from_slice(&ps.to_be_bytes());
+        let inner = Offloading {
+            rx: Vec::new(),
+            sent: Vec::new(),
+        };
+        let mut link = Impaired::new(inner, FaultModel::new(Impairment::default(), 3));
+        assert!(!link.caps().tx_checksum_offload);
+        let mut tx = Batch::new();
+        tx.push_with(
+            &partial,
+            FrameMeta {
+                gso_size: Some(1448),
+                csum_partial: Some(at),
+                ..FrameMeta::default()
+            },
+        );
+        // One packet's worth, partial too (no segmentation to do).
+        tx.push_with(
+            &small,
+            FrameMeta {
+                csum_partial: Some(at),
+                ..FrameMeta::default()
+            },
+        );
+        assert_eq!(link.send_batch(Instant::from_secs(1), &tx).unwrap(), 2);
+        let sent = &link.inner().sent;
+        assert_eq!(sent.len(), 7 + 1);
+        let mut payload = Vec::new();
+        for (f, m) in &sent[..7] {
+            assert_eq!(*m, FrameMeta::default());
+            let l = gso::tcp_layout(f, false).unwrap();
+            assert!(tcp_checksum_ok(f, l), "every segment's checksum complete");
+            payload.extend_from_slice(&f[l.payload..]);
+        }
+        assert_eq!(payload, full[layout.payload..]);
+        // The small frame went through whole, its checksum completed: the
+        // same bytes the full checksum path gives.
+        assert_eq!(sent[7], (small_full, FrameMeta::default()));
     }
 
     #[test]

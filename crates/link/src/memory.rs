@@ -26,6 +26,7 @@ impl MemoryLink {
             mtu,
             max_segment: mtu,
             rx_checksum_verified: false,
+            tx_checksum_offload: false,
         };
         (
             MemoryLink {

@@ -24,7 +24,7 @@ use crate::csum;
 use crate::netif;
 use crate::txq::{Sent, TxQueue, CHUNK};
 use crate::vnet::{self, VNET_HDR_LEN};
-use crate::{Batch, FrameMeta, Link, LinkCaps};
+use crate::{gso, Batch, FrameMeta, Link, LinkCaps};
 use daytona_core::time::Instant;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -144,6 +144,8 @@ pub struct PacketLink {
     vnet: bool,
     /// Frames waiting for room in the socket's buffer.
     txq: TxQueue,
+    /// Frames whose partial checksums were completed (no vnet header).
+    scratch: Batch,
     stats: PacketStats,
 }
 
@@ -245,6 +247,7 @@ impl PacketLink {
             mtu,
             vnet,
             txq: TxQueue::default(),
+            scratch: Batch::new(),
             stats: PacketStats::default(),
         })
     }
@@ -548,6 +551,9 @@ fn send_chunk(fd: &OwnedFd, vnet: bool, tx_gso: &mut u64, frames: &[(&[u8], Fram
             let (h, s) = vnet::for_transmit(f, meta, true);
             hdrs[i] = h;
             split = s;
+            // A GSO type: a super-segment (its checksum made partial
+            // here or already by the stack).
+            gso[i] = h[1] != 0;
             iov[i][0] = io(hdrs[i].as_ptr(), VNET_HDR_LEN);
             count = 1;
         }
@@ -556,7 +562,6 @@ fn send_chunk(fd: &OwnedFd, vnet: bool, tx_gso: &mut u64, frames: &[(&[u8], Fram
             // pseudo-header sum (the kernel completes each segment's).
             Some((at, sum)) => {
                 partial[i] = sum;
-                gso[i] = true;
                 iov[i][count] = io(f.as_ptr(), at);
                 iov[i][count + 1] = io(partial[i].as_ptr(), 2);
                 iov[i][count + 2] = io(f[at + 2..].as_ptr(), f.len() - at - 2);
@@ -586,6 +591,7 @@ impl Link for PacketLink {
             mtu: self.mtu,
             max_segment: if self.vnet { MAX_IP_PACKET } else { self.mtu },
             rx_checksum_verified: false,
+            tx_checksum_offload: self.vnet,
         }
     }
 
@@ -610,11 +616,30 @@ impl Link for PacketLink {
     }
 
     fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
-        let max = if self.vnet { MAX_IP_PACKET } else { self.mtu } + 14;
-        let (fd, vnet, gso) = (&self.fd, self.vnet, &mut self.stats.tx_gso);
-        Ok(self.txq.send(now, batch.iter_meta(), 14..=max, |c| {
-            send_chunk(fd, vnet, gso, c)
-        }))
+        if !self.vnet && batch.iter_meta().any(|(_, m)| m.csum_partial.is_some()) {
+            // No vnet header to ask the kernel: complete partial checksums
+            // on a copy.
+            let mut done = std::mem::take(&mut self.scratch);
+            done.clear();
+            for (f, m) in batch.iter_meta() {
+                let _ = done.fill_with(f.len(), |b| {
+                    let b = &mut b[..f.len()];
+                    b.copy_from_slice(f);
+                    if let Some(p) = m.csum_partial {
+                        gso::complete_checksum(b, p);
+                    }
+                    let m = FrameMeta {
+                        csum_partial: None,
+                        ..m
+                    };
+                    Ok::<_, ()>(Some((f.len(), m)))
+                });
+            }
+            let n = self.send_frames(now, &done);
+            self.scratch = done;
+            return Ok(n);
+        }
+        Ok(self.send_frames(now, batch))
     }
 
     fn poll_at(&self) -> Option<Instant> {
@@ -623,6 +648,18 @@ impl Link for PacketLink {
 
     fn wait_fd(&self) -> Option<RawFd> {
         Some(self.fd.as_raw_fd())
+    }
+}
+
+impl PacketLink {
+    /// Sends the frames of `batch` as they are (behind held ones); returns
+    /// how many the kernel took or the backlog holds.
+    fn send_frames(&mut self, now: Instant, batch: &Batch) -> usize {
+        let max = if self.vnet { MAX_IP_PACKET } else { self.mtu } + 14;
+        let (fd, vnet, gso) = (&self.fd, self.vnet, &mut self.stats.tx_gso);
+        self.txq.send(now, batch.iter_meta(), 14..=max, |c| {
+            send_chunk(fd, vnet, gso, c)
+        })
     }
 }
 

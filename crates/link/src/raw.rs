@@ -612,6 +612,7 @@ impl Link for RawLink {
             mtu: self.mtu,
             max_segment: self.mtu,
             rx_checksum_verified: false,
+            tx_checksum_offload: false,
         }
     }
 

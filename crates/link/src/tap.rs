@@ -8,7 +8,10 @@
 //!   `StackConfig::tso_max`) goes out as one write marked
 //!   `VIRTIO_NET_HDR_GSO_TCPV4` with its `gso_size`; its checksum is left
 //!   to the kernel (`VIRTIO_NET_HDR_F_NEEDS_CSUM`, the field holding the
-//!   pseudo-header sum, as Linux's `tcp_v4_send_check` leaves it);
+//!   pseudo-header sum, as Linux's `tcp_v4_send_check` leaves it). A stack
+//!   with `StackConfig::tx_csum_offload` writes that sum itself and says so
+//!   in [`FrameMeta::csum_partial`]; otherwise the link puts it in place of
+//!   the full checksum as the frame is written;
 //! - **receive**: the kernel hands us its TSO super-segments unsegmented
 //!   (we announced `TUN_F_TSO4`), and either a partial checksum
 //!   (`NEEDS_CSUM`: the packet never left this host, so it is trusted, as
@@ -142,6 +145,9 @@ pub struct TapStats {
     pub tx_gso: u64,
     /// Super-segments cut in software because offloads are off.
     pub tx_sw_segmented: u64,
+    /// Frames sent with the checksum the stack left partial, for the
+    /// kernel to complete (`FrameMeta::csum_partial`).
+    pub tx_csum_partial: u64,
     /// Frames the kernel refused (full queue, or invalid).
     pub tx_dropped: u64,
 }
@@ -360,7 +366,8 @@ impl TapLink {
 
     /// A stack configuration for this link at `addr/prefix_len`: the
     /// medium (with [`TapLink::mac`] on a TAP), the MTU, and with offloads
-    /// in effect TCP segmentation offload up to 64 KiB (`tso_max`).
+    /// in effect TCP segmentation offload up to 64 KiB (`tso_max`) with
+    /// the super-segments' checksums left to the kernel (`tx_csum_offload`).
     pub fn stack_config(&self, addr: std::net::Ipv4Addr, prefix_len: u8) -> StackConfig {
         let mut c = match self.mode {
             TapMode::Tap => StackConfig::ethernet(self.mac, addr, prefix_len),
@@ -369,6 +376,7 @@ impl TapLink {
         c.mtu = self.mtu;
         if self.offloads {
             c.tso_max = Some(MAX_IP_PACKET);
+            c.tx_csum_offload = true;
         }
         c
     }
@@ -513,9 +521,12 @@ impl TapLink {
             if n >= 0 {
                 self.stats.tx_frames += 1;
                 self.stats.tx_bytes += frame.len() as u64;
-                if split.is_some() {
+                // A GSO type in the header: a super-segment (its checksum
+                // made partial here or by the stack).
+                if hdr[1] != 0 {
                     self.stats.tx_gso += 1;
                 }
+                self.stats.tx_csum_partial += u64::from(meta.csum_partial.is_some());
                 return Ok(true);
             }
             let e = io::Error::last_os_error();
@@ -587,6 +598,7 @@ impl Link for TapLink {
                 self.mtu
             },
             rx_checksum_verified: self.offloads,
+            tx_checksum_offload: self.offloads,
         }
     }
 
@@ -607,15 +619,21 @@ impl Link for TapLink {
         let mut sent = 0;
         let limit = self.mtu + self.link_header();
         for (frame, meta) in batch.iter_meta() {
-            if frame.len() <= limit {
-                // Fits the MTU: one plain packet, checksums complete.
-                let plain = FrameMeta::default();
+            if frame.len() <= limit && (meta.csum_partial.is_none() || self.offloads) {
+                // Fits the MTU: one packet, checksums complete — or left
+                // partial by the stack, for the kernel to complete.
+                let plain = FrameMeta {
+                    csum_partial: meta.csum_partial,
+                    ..FrameMeta::default()
+                };
                 sent += usize::from(self.write_one(frame, plain)?);
             } else if self.offloads && meta.gso_size.is_some() {
+                // The stack's partial checksum, if any, goes as it is.
                 sent += usize::from(self.write_one(frame, meta)?);
             } else {
-                // Offloads are off: cut the super-segment here.
-                self.stats.tx_sw_segmented += 1;
+                // Offloads are off: cut the super-segment here (or complete
+                // the partial checksum of a single packet).
+                self.stats.tx_sw_segmented += u64::from(frame.len() > limit);
                 let mut segs = std::mem::take(&mut self.scratch);
                 segs.clear();
                 gso::segment(frame, meta, self.ethernet(), &mut segs);
@@ -649,6 +667,116 @@ mod tests {
         assert!(e.to_string().contains("15 bytes"), "{e}");
         let e = TapConfig::default().mtu(40).open().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    /// A link value without a device, writing to a file (what the kernel
+    /// would have read is in it afterwards).
+    fn detached(fd: OwnedFd, offloads: bool) -> TapLink {
+        TapLink {
+            fd,
+            name: "test".into(),
+            mode: TapMode::Tap,
+            mtu: 1500,
+            mac: default_mac(),
+            vnet_hdr: offloads,
+            offloads,
+            batch: 1,
+            rx_cap: 0,
+            scratch: Batch::new(),
+            stats: TapStats::default(),
+        }
+    }
+
+    /// The bytes `send_batch` writes for `batch`.
+    fn written(offloads: bool, batch: &Batch) -> (Vec<u8>, TapStats) {
+        let path = std::env::temp_dir().join(format!(
+            "daytona-tap-test-{}-{}",
+            std::process::id(),
+            default_mac().0[5]
+        ));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut link = detached(OwnedFd::from(file), offloads);
+        assert_eq!(link.caps().tx_checksum_offload, offloads);
+        assert_eq!(link.send_batch(Instant::ZERO, batch).unwrap(), batch.len());
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        (bytes, link.stats().clone())
+    }
+
+    #[test]
+    fn partial_checksums_go_to_the_kernel_or_are_completed() {
+        use crate::gso::tests::{tcp_checksum_ok, tcp_frame};
+        use crate::CsumPartial;
+        let full = tcp_frame(true, 10_000, 0x18);
+        let l = gso::tcp_layout(&full, true).unwrap();
+        let mut partial = full.clone();
+        let pseudo = gso::tcp_pseudo_sum(&partial, l);
+        partial[l.tcp + 16..l.tcp + 18].copy_from_slice(&pseudo.to_be_bytes());
+        let at = CsumPartial {
+            start: l.tcp as u16,
+            offset: 16,
+        };
+        let meta = FrameMeta {
+            gso_size: Some(1448),
+            csum_partial: Some(at),
+            ..FrameMeta::default()
+        };
+        let mut batch = Batch::new();
+        batch.push_with(&partial, meta);
+        // Offloads on: one write, the TSO header, the frame as the stack
+        // left it — the same bytes as a full-checksum frame turned partial
+        // by the link.
+        let (bytes, st) = written(true, &batch);
+        let mut plain = Batch::new();
+        plain.push_with(
+            &full,
+            FrameMeta {
+                csum_partial: None,
+                ..meta
+            },
+        );
+        assert_eq!(bytes, written(true, &plain).0);
+        assert_eq!(bytes.len(), VNET_HDR_LEN + partial.len());
+        assert_eq!(bytes[0], vnet::F_NEEDS_CSUM);
+        assert_eq!(bytes[1], vnet::GSO_TCPV4);
+        assert_eq!(&bytes[VNET_HDR_LEN..], &partial[..]);
+        assert_eq!(
+            (st.tx_gso, st.tx_sw_segmented, st.tx_csum_partial),
+            (1, 0, 1)
+        );
+        // Offloads off: cut in software, every checksum complete.
+        let (bytes, st) = written(false, &batch);
+        assert_eq!(
+            (st.tx_frames, st.tx_sw_segmented, st.tx_csum_partial),
+            (7, 1, 0)
+        );
+        let mut rest = &bytes[..];
+        let mut payload = Vec::new();
+        while !rest.is_empty() {
+            let total = usize::from(u16::from_be_bytes([rest[16], rest[17]]));
+            let (f, r) = rest.split_at(14 + total);
+            let fl = gso::tcp_layout(f, true).unwrap();
+            assert!(tcp_checksum_ok(f, fl));
+            payload.extend_from_slice(&f[fl.payload..]);
+            rest = r;
+        }
+        assert_eq!(payload, full[l.payload..]);
+        // A single packet with a partial checksum: NEEDS_CSUM without GSO
+        // with offloads, completed in software without.
+        let small_full = tcp_frame(true, 800, 0x18);
+        let mut small = small_full.clone();
+        let ps = gso::tcp_pseudo_sum(&small, l);
+        small[l.tcp + 16..l.tcp + 18].copy_from_slice(&ps.to_be_bytes());
+        let mut one = Batch::new();
+        one.push_with(&small, meta);
+        let (bytes, _) = written(true, &one);
+        assert_eq!(&bytes[..2], &[vnet::F_NEEDS_CSUM, 0]);
+        assert_eq!(u16::from_le_bytes([bytes[6], bytes[7]]), at.start);
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), at.offset);
+        assert_eq!(&bytes[VNET_HDR_LEN..], &small[..]);
+        let (bytes, st) = written(false, &one);
+        assert_eq!(bytes, small_full);
+        assert_eq!((st.tx_frames, st.tx_sw_segmented), (1, 0));
     }
 
     #[test]

@@ -86,6 +86,7 @@ impl SocketPairLink {
                 mtu,
                 max_segment: mtu,
                 rx_checksum_verified: false,
+                tx_checksum_offload: false,
             },
             rx_bufs: (0..RECV_BATCH).map(|_| vec![0u8; mtu + 1]).collect(),
             backlog: VecDeque::new(),

@@ -53,12 +53,21 @@ pub fn parse(h: &[u8; VNET_HDR_LEN], len: usize) -> Option<FrameMeta> {
 /// the offset of its checksum field and the pseudo-header sum that must
 /// stand there instead of the full checksum (`NEEDS_CSUM`: the kernel
 /// completes it per segment, as Linux's `__tcp_v4_send_check` expects).
+///
+/// A frame whose checksum the stack already left partial
+/// ([`FrameMeta::csum_partial`]) goes as it is, marked `NEEDS_CSUM` at
+/// those offsets: nothing to rewrite.
 pub fn for_transmit(
     frame: &[u8],
     meta: FrameMeta,
     ethernet: bool,
 ) -> ([u8; VNET_HDR_LEN], Option<(usize, [u8; 2])>) {
     let mut h = [0u8; VNET_HDR_LEN];
+    if let Some(p) = meta.csum_partial {
+        h[0] = F_NEEDS_CSUM;
+        h[6..8].copy_from_slice(&p.start.to_le_bytes());
+        h[8..10].copy_from_slice(&p.offset.to_le_bytes());
+    }
     let Some(gso_size) = meta.gso_size else {
         return (h, None);
     };
@@ -66,7 +75,8 @@ pub fn for_transmit(
         return (h, None);
     };
     if frame.len() - l.payload <= usize::from(gso_size) {
-        // One segment's worth: send it as it is, checksum complete.
+        // One segment's worth: send it as it is (checksum complete, or
+        // partial and marked so).
         return (h, None);
     }
     h[0] = F_NEEDS_CSUM;
@@ -80,6 +90,14 @@ pub fn for_transmit(
     h[4..6].copy_from_slice(&gso_size.to_le_bytes());
     h[6..8].copy_from_slice(&(l.tcp as u16).to_le_bytes());
     h[8..10].copy_from_slice(&(TCP_CSUM_OFFSET as u16).to_le_bytes());
+    let at = CsumPartial {
+        start: l.tcp as u16,
+        offset: TCP_CSUM_OFFSET as u16,
+    };
+    if meta.csum_partial == Some(at) {
+        // The stack wrote the pseudo-header sum already.
+        return (h, None);
+    }
     let partial = gso::tcp_pseudo_sum(frame, l).to_be_bytes();
     (h, Some((l.tcp + TCP_CSUM_OFFSET, partial)))
 }
@@ -177,5 +195,62 @@ mod tests {
         let plain = tcp_frame(false, 5000, 0x10);
         assert_eq!(for_transmit(&plain, meta, false).0[1], GSO_TCPV4);
         assert_eq!(for_transmit(b"not tcp", meta, true).1, None);
+    }
+
+    #[test]
+    fn a_checksum_the_stack_left_partial_is_not_rewritten() {
+        use crate::gso::tests::tcp_frame;
+        let full = tcp_frame(true, 5000, 0x18);
+        let l = gso::tcp_layout(&full, true).unwrap();
+        let mut f = full.clone();
+        let pseudo = gso::tcp_pseudo_sum(&f, l);
+        f[l.tcp + 16..l.tcp + 18].copy_from_slice(&pseudo.to_be_bytes());
+        let p = CsumPartial {
+            start: 34,
+            offset: 16,
+        };
+        let meta = FrameMeta {
+            gso_size: Some(1448),
+            csum_partial: Some(p),
+            ..FrameMeta::default()
+        };
+        // A super-segment: TSO header as before, no rewrite of the field.
+        let (h, split) = for_transmit(&f, meta, true);
+        assert_eq!(split, None);
+        let (h_full, split_full) = for_transmit(
+            &full,
+            FrameMeta {
+                csum_partial: None,
+                ..meta
+            },
+            true,
+        );
+        assert_eq!(h, h_full, "the same header either way");
+        // What the kernel would receive is the same: the frame as written
+        // equals the full-checksum frame with the partial sum spliced in.
+        let (at, sum) = split_full.unwrap();
+        let mut spliced = full.clone();
+        spliced[at..at + 2].copy_from_slice(&sum);
+        assert_eq!(spliced, f);
+        // One segment's worth (or no GSO at all) with a partial checksum:
+        // no GSO, but still NEEDS_CSUM at the stack's offsets.
+        let small = FrameMeta {
+            gso_size: Some(6000),
+            ..meta
+        };
+        for m in [
+            small,
+            FrameMeta {
+                gso_size: None,
+                ..meta
+            },
+        ] {
+            let (h, split) = for_transmit(&f, m, true);
+            assert_eq!(split, None);
+            assert_eq!(h[0], F_NEEDS_CSUM);
+            assert_eq!(h[1], 0, "no GSO");
+            assert_eq!(u16::from_le_bytes([h[6], h[7]]), 34);
+            assert_eq!(u16::from_le_bytes([h[8], h[9]]), 16);
+        }
     }
 }

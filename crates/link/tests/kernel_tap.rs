@@ -84,6 +84,10 @@ fn bulk_100mb_daytona_to_kernel_offloads_on() {
     // Daytona sent TSO super-segments for the kernel to cut.
     assert!(o.tap.tx_gso > 0, "{:?}", o.tap);
     assert!(o.tap.tx_bytes / o.tap.tx_frames > 1500, "{:?}", o.tap);
+    // Their checksums were left partial by the stack (checksum offload),
+    // and the kernel completed them: the transfer is byte-exact.
+    assert!(o.tap.tx_csum_partial > 0, "{:?}", o.tap);
+    assert!(o.tap.tx_csum_partial <= o.tap.tx_gso, "{:?}", o.tap);
 }
 
 #[test]
@@ -98,7 +102,11 @@ fn bulk_100mb_both_directions_offloads_off() {
         };
         assert!(!o.offloads_in_effect);
         let t = &o.tap;
-        assert_eq!((t.rx_gso, t.tx_gso, t.rx_csum_partial), (0, 0, 0), "{t:?}");
+        assert_eq!(
+            (t.rx_gso, t.tx_gso, t.rx_csum_partial, t.tx_csum_partial),
+            (0, 0, 0, 0),
+            "{t:?}"
+        );
         assert!(t.tx_bytes / t.tx_frames <= 1514, "{t:?}");
     }
 }

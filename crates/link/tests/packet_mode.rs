@@ -24,8 +24,11 @@ fn l2_stack(link: &PacketLink, addr: Ipv4Addr) -> daytona_core::stack::Stack {
     let mut cfg = StackConfig::ethernet(EthernetAddress(link.mac()), addr, 24);
     cfg.mtu = link.mtu();
     if link.offload() {
-        // TSO: the kernel segments the stack's super-segments.
+        // TSO: the kernel segments the stack's super-segments and
+        // completes their checksums, which the stack leaves partial.
         cfg.tso_max = Some(link.caps().max_segment);
+        cfg.tx_csum_offload = link.caps().tx_checksum_offload;
+        assert!(cfg.tx_csum_offload);
     }
     new_stack(cfg)
 }

@@ -408,6 +408,9 @@ impl StackBuilder {
         let mut config = self.stack_config(caps.ethernet, caps.mtu)?;
         if self.tso && caps.max_segment > config.mtu {
             config.tso_max = Some(caps.max_segment.min(65_535));
+            // The link completes the super-segments' checksums (the
+            // kernel, per segment): computing them here would be wasted.
+            config.tx_csum_offload = caps.tx_checksum_offload;
         }
         let registry = self
             .registry

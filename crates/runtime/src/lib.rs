@@ -31,7 +31,7 @@ pub use udp::UdpSocket;
 
 use daytona_core::stack::{RxMeta, Stack};
 use daytona_core::time::Instant;
-use daytona_link::{Batch, FrameMeta, Link};
+use daytona_link::{Batch, CsumPartial, FrameMeta, Link};
 use std::io;
 
 /// Drives one stack over one link.
@@ -78,7 +78,9 @@ impl<L: Link> Driver<L> {
     /// Fails with `InvalidInput` when the link's framing or MTU does not
     /// match the stack's configuration, or the stack may emit TCP
     /// super-segments (`StackConfig::tso_max`) larger than the link can
-    /// segment (`LinkCaps::max_segment`).
+    /// segment (`LinkCaps::max_segment`) or with partial checksums
+    /// (`StackConfig::tx_csum_offload`) the link cannot complete
+    /// (`LinkCaps::tx_checksum_offload`).
     pub fn new(stack: Stack, link: L) -> io::Result<Self> {
         let caps = link.caps();
         let ethernet = matches!(
@@ -102,6 +104,19 @@ impl<L: Link> Driver<L> {
                     ),
                 ));
             }
+        }
+        if stack.config().tx_csum_offload
+            && stack
+                .config()
+                .tso_max
+                .is_some_and(|t| t > stack.config().mtu)
+            && !caps.tx_checksum_offload
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the stack leaves super-segments' checksums partial (tx_csum_offload) but \
+                 the link cannot complete them",
+            ));
         }
         let max_frame = stack.config().max_frame_len();
         let own_ip = stack.config().addr.octets();
@@ -193,11 +208,18 @@ impl<L: Link> Driver<L> {
             while self.tx.fill_with(max, |buf| {
                 let n = stack.poll_transmit(now, buf);
                 let gso_size = stack.tx_gso_size();
+                // A super-segment whose checksum the stack left for the
+                // link to complete (`StackConfig::tx_csum_offload`).
+                let csum_partial = stack.tx_csum_partial().map(|p| CsumPartial {
+                    start: p.start,
+                    offset: p.offset,
+                });
                 Ok::<_, io::Error>(n.map(|n| {
                     (
                         n,
                         FrameMeta {
                             gso_size,
+                            csum_partial,
                             ..FrameMeta::default()
                         },
                     )
@@ -328,6 +350,130 @@ mod tests {
         assert!(Driver::new(s, Impaired::new(lb, model)).is_ok());
     }
 
+    /// An IP link with TSO and transmit checksum offload that records what
+    /// it is asked to send and hands out what the test queues.
+    #[derive(Default)]
+    struct Offloading {
+        sent: Vec<(Vec<u8>, FrameMeta)>,
+        inbox: Vec<Vec<u8>>,
+        csum: bool,
+    }
+
+    impl Link for Offloading {
+        fn caps(&self) -> daytona_link::LinkCaps {
+            daytona_link::LinkCaps {
+                ethernet: false,
+                mtu: 1500,
+                max_segment: 65_535,
+                rx_checksum_verified: false,
+                tx_checksum_offload: self.csum,
+            }
+        }
+        fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
+            let n = self.inbox.len();
+            for f in self.inbox.drain(..) {
+                batch.push(&f);
+            }
+            Ok(n)
+        }
+        fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
+            self.sent
+                .extend(batch.iter_meta().map(|(f, m)| (f.to_vec(), m)));
+            Ok(batch.len())
+        }
+    }
+
+    fn offload_config() -> StackConfig {
+        let mut cfg = StackConfig::ip(A, 24);
+        cfg.tso_max = Some(65_535);
+        cfg.tx_csum_offload = true;
+        cfg
+    }
+
+    #[test]
+    fn partial_checksums_need_a_link_that_completes_them() {
+        let s = Stack::new(offload_config(), CcRegistry::with_builtin()).unwrap();
+        let err = Driver::new(s, Offloading::default()).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("tx_csum_offload"), "{err}");
+        // Without super-segments there is nothing to leave partial.
+        let mut cfg = offload_config();
+        cfg.tso_max = None;
+        let s = Stack::new(cfg, CcRegistry::with_builtin()).unwrap();
+        assert!(Driver::new(s, Offloading::default()).is_ok());
+    }
+
+    #[test]
+    fn super_segments_reach_the_link_marked_partial() {
+        let s = Stack::new(offload_config(), CcRegistry::with_builtin()).unwrap();
+        let link = Offloading {
+            csum: true,
+            ..Offloading::default()
+        };
+        let mut d = Driver::new(s, link).unwrap();
+        let mut peer = Stack::new(StackConfig::ip(B, 24), CcRegistry::with_builtin()).unwrap();
+        let l = peer.tcp_listen(SocketAddrV4::new(B, 80), 4).unwrap();
+        let mut now = Instant::from_secs(1);
+        let c = d
+            .stack()
+            .tcp_connect(now, SocketAddrV4::new(B, 80), None)
+            .unwrap();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 13) as u8).collect();
+        let (mut sent, mut got, mut server) = (0, Vec::new(), None);
+        let (mut partial, mut plain) = (0, 0);
+        let mut buf = vec![0u8; 65_536];
+        for _ in 0..10_000 {
+            if sent < data.len() {
+                sent += d.stack().tcp_send(now, c, &data[sent..]).unwrap_or(0);
+            }
+            d.poll(now).unwrap();
+            for (f, meta) in std::mem::take(&mut d.link().sent) {
+                match meta.csum_partial {
+                    Some(p) => {
+                        partial += 1;
+                        assert!(meta.gso_size.is_some() && f.len() > 1500);
+                        assert_eq!((p.start, p.offset), (20, 16));
+                        // The kernel would complete it; the peer takes it
+                        // as the link vouches for it (CHECKSUM_PARTIAL).
+                        let rx = RxMeta {
+                            csum_verified: true,
+                            gso_size: meta.gso_size,
+                        };
+                        peer.handle_frame_with(now, &f, rx);
+                    }
+                    None => {
+                        plain += 1;
+                        assert!(f.len() <= 1500, "only super-segments are partial");
+                        // Verified in full by the peer.
+                        peer.handle_frame(now, &f);
+                    }
+                }
+            }
+            if server.is_none() {
+                server = peer.tcp_accept(l).ok();
+            }
+            if let Some(s) = server {
+                while let Ok(n) = peer.tcp_recv(now, s, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+            }
+            while let Some(n) = peer.poll_transmit(now, &mut buf) {
+                d.link().inbox.push(buf[..n].to_vec());
+            }
+            if got.len() == data.len() {
+                break;
+            }
+            now += Duration::from_millis(1);
+            peer.handle_timeout(now);
+        }
+        assert_eq!(got, data);
+        assert!(partial > 0 && plain > 0, "{partial} partial, {plain} plain");
+        assert_eq!(peer.counters().tcp_bad_checksum, 0);
+    }
+
     /// A link that records what it is asked to send (Ethernet or not).
     struct Recorder(Vec<Vec<u8>>, bool);
 
@@ -338,6 +484,7 @@ mod tests {
                 mtu: 1500,
                 max_segment: 1500,
                 rx_checksum_verified: false,
+                tx_checksum_offload: false,
             }
         }
         fn recv_batch(&mut self, _now: Instant, _batch: &mut Batch) -> io::Result<usize> {
@@ -359,6 +506,7 @@ mod tests {
                 mtu: 1500,
                 max_segment: 1500,
                 rx_checksum_verified: false,
+                tx_checksum_offload: false,
             }
         }
         fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {

@@ -98,13 +98,15 @@ fn builder_errors_are_clear() {
     assert!(err.to_string().contains("nope"), "{err}");
 }
 
-/// A link that claims segmentation offload up to 64 KiB.
-struct Offloading(daytona_link::SocketPairLink);
+/// A link that claims segmentation offload up to 64 KiB, and transmit
+/// checksum offload when its flag says so.
+struct Offloading(daytona_link::SocketPairLink, bool);
 
 impl daytona_link::Link for Offloading {
     fn caps(&self) -> daytona_link::LinkCaps {
         daytona_link::LinkCaps {
             max_segment: 65_535,
+            tx_checksum_offload: self.1,
             ..self.0.caps()
         }
     }
@@ -132,10 +134,28 @@ fn a_link_with_segmentation_offload_gets_super_segments() {
     let (l, _other) = daytona_link::SocketPairLink::pair(1500).unwrap();
     let rt = StackBuilder::new()
         .addr(A, 24)
-        .link(Offloading(l))
+        .link(Offloading(l, false))
         .build()
         .unwrap();
     assert_eq!(rt.with_stack(|s| s.config().tso_max).unwrap(), Some(65_535));
+    // Full checksums: this link cannot complete partial ones.
+    assert!(!rt.with_stack(|s| s.config().tx_csum_offload).unwrap());
+    let (l, _other) = daytona_link::SocketPairLink::pair(1500).unwrap();
+    let rt = StackBuilder::new()
+        .addr(A, 24)
+        .link(Offloading(l, true))
+        .build()
+        .unwrap();
+    assert!(rt.with_stack(|s| s.config().tx_csum_offload).unwrap());
+    // No TSO asked for: nothing to leave partial.
+    let (l, _other) = daytona_link::SocketPairLink::pair(1500).unwrap();
+    let rt = StackBuilder::new()
+        .addr(A, 24)
+        .tso(false)
+        .link(Offloading(l, true))
+        .build()
+        .unwrap();
+    assert!(!rt.with_stack(|s| s.config().tx_csum_offload).unwrap());
     let (l, _other) = daytona_link::SocketPairLink::pair(1500).unwrap();
     let rt = StackBuilder::new().addr(A, 24).link(l).build().unwrap();
     assert_eq!(rt.with_stack(|s| s.config().tso_max).unwrap(), None);

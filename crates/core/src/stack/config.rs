@@ -63,6 +63,16 @@ pub struct StackConfig {
     /// `IFF_VNET_HDR`, Linux `gso_max_size`) cuts into MTU-sized segments.
     /// `None` (default): every segment fits the MTU.
     pub tso_max: Option<usize>,
+    /// Transmit checksum offload for super-segments: a TCP super-segment
+    /// (one larger than the MTU, see `tso_max`) carries only the
+    /// pseudo-header sum in its checksum field, which the link completes
+    /// per segment (virtio `VIRTIO_NET_HDR_F_NEEDS_CSUM`, as Linux's
+    /// `tcp_v4_send_check` leaves it for a device with `NETIF_F_HW_CSUM`);
+    /// [`Stack::tx_csum_partial`](super::Stack::tx_csum_partial) says where
+    /// it is. Frames that fit the MTU always carry full checksums. Set it
+    /// only for a link that completes partial checksums (a TAP or packet
+    /// socket with a vnet header). Off by default.
+    pub tx_csum_offload: bool,
 }
 
 impl StackConfig {
@@ -89,6 +99,7 @@ impl StackConfig {
             udp_queue: 256,
             icmp_rate_limit: 1000,
             tso_max: None,
+            tx_csum_offload: false,
         }
     }
 

@@ -17,6 +17,19 @@ pub mod syncookie;
 mod tests;
 
 pub use config::{Medium, StackConfig};
+
+/// Where a partial transport checksum is in a frame (see
+/// [`Stack::tx_csum_partial`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialChecksum {
+    /// Offset in the frame where checksumming starts (the TCP header).
+    pub start: u16,
+    /// Offset of the checksum field from `start`.
+    pub offset: u16,
+}
+
+/// The TCP checksum field's offset in the TCP header (RFC 9293 §3.1).
+const TCP_CHECKSUM_OFFSET: u16 = 16;
 pub use counters::StackCounters;
 pub use daytona_wire::EthernetAddress;
 
@@ -146,6 +159,7 @@ pub struct Stack {
     conns: Slab<ConnSlot>,
     /// Segment size of the last super-segment `poll_transmit` returned.
     last_gso: Option<u16>,
+    last_csum_partial: Option<PartialChecksum>,
     /// Metadata of the frame being handled (`handle_frame_with`).
     rx_meta: RxMeta,
     by_tuple: HashMap<Tuple, ConnHandle>,
@@ -204,6 +218,7 @@ impl Stack {
             registry,
             conns: Slab::default(),
             last_gso: None,
+            last_csum_partial: None,
             rx_meta: RxMeta::default(),
             by_tuple: HashMap::new(),
             listeners: Slab::default(),
@@ -573,6 +588,7 @@ impl Stack {
                 .config
                 .tso_max
                 .map_or(0, |m| m.min(65_535).saturating_sub(IPV4_HEADER + 60) as u32),
+            tx_csum_offload: self.config.tx_csum_offload,
         })
     }
 
@@ -1015,6 +1031,7 @@ impl Stack {
     /// and returns its length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.last_gso = None;
+        self.last_csum_partial = None;
         let lh = self.link_header_len();
         if buf.len() < lh + self.config.mtu {
             return None;
@@ -1079,6 +1096,10 @@ impl Stack {
             // RFC 3168 §6.1.2: ECT(0) on new data of an ECN connection.
             let ect = slot.conn.tx_ect();
             self.last_gso = slot.conn.tx_gso_size();
+            self.last_csum_partial = slot.conn.tx_csum_partial().then_some(PartialChecksum {
+                start: tcp_start as u16,
+                offset: TCP_CHECKSUM_OFFSET,
+            });
             self.after_conn_inner(now, h, false);
             if let Some(n) = sent {
                 let mut ip = self.ip_header(dst, Protocol::Tcp, n);
@@ -1101,9 +1122,20 @@ impl Stack {
 
     /// When the frame `poll_transmit` returned last is a TCP super-segment
     /// (`StackConfig::tso_max`): the payload size of the segments the link
-    /// must cut it into (virtio `gso_size`). Its checksum is complete.
+    /// must cut it into (virtio `gso_size`). Its checksum is complete
+    /// unless [`tx_csum_partial`](Self::tx_csum_partial) says otherwise.
     pub fn tx_gso_size(&self) -> Option<u16> {
         self.last_gso
+    }
+
+    /// When the frame `poll_transmit` returned last is a super-segment with
+    /// checksum offload (`StackConfig::tx_csum_offload`): where its partial
+    /// TCP checksum is. The field holds the pseudo-header sum only (folded,
+    /// not complemented, with the TCP length of the whole super-segment);
+    /// the link must complete it (virtio `VIRTIO_NET_HDR_F_NEEDS_CSUM` with
+    /// these as `csum_start`/`csum_offset`).
+    pub fn tx_csum_partial(&self) -> Option<PartialChecksum> {
+        self.last_csum_partial
     }
 
     /// The earliest time `handle_timeout` must be called.

@@ -4,6 +4,7 @@
 use super::*;
 use crate::observe::EventKind;
 use crate::time::{Duration, Instant};
+use daytona_wire::checksum;
 use daytona_wire::icmpv4::msg_type;
 
 const A_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -893,9 +894,16 @@ fn segment_offload(frame: &[u8], gso: usize) -> Vec<Vec<u8>> {
 
 /// A connected pair where A may send TSO super-segments up to 64 KiB.
 fn tso_pair() -> (Pair, ConnHandle, ConnHandle) {
+    tso_pair_with(false)
+}
+
+/// Like [`tso_pair`], A's super-segments with a partial checksum when
+/// `csum_offload`.
+fn tso_pair_with(csum_offload: bool) -> (Pair, ConnHandle, ConnHandle) {
     let mut a_cfg = StackConfig::ip(A_IP, 24);
     a_cfg.tcp.delayed_ack = None;
     a_cfg.tso_max = Some(65_535);
+    a_cfg.tx_csum_offload = csum_offload;
     let mut p = Pair::new(
         Stack::new(a_cfg, CcRegistry::with_builtin()).unwrap(),
         ip_stack(B_IP),
@@ -954,6 +962,82 @@ fn tso_sends_super_segments_that_segment_into_a_byte_exact_stream() {
     assert_eq!(got.len(), data.len());
     assert!(got == data, "stream corrupted");
     assert!(big > 0, "no super-segment was sent");
+}
+
+/// The frames A sends for `data` in `p` after the handshake, each with
+/// what `tx_gso_size` and `tx_csum_partial` said about it.
+fn a_frames(
+    p: &mut Pair,
+    c: ConnHandle,
+    data: &[u8],
+) -> Vec<(Vec<u8>, Option<u16>, Option<PartialChecksum>)> {
+    p.a.tcp_send(p.now, c, data).unwrap();
+    let mut buf = vec![0u8; p.a.config().max_frame_len()];
+    let mut out = Vec::new();
+    while let Some(n) = p.a.poll_transmit(p.now, &mut buf) {
+        out.push((buf[..n].to_vec(), p.a.tx_gso_size(), p.a.tx_csum_partial()));
+    }
+    out
+}
+
+#[test]
+fn super_segments_carry_the_pseudo_header_sum_with_checksum_offload() {
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let (mut pf, c, _) = tso_pair_with(false);
+    let (mut pp, c2, s2) = tso_pair_with(true);
+    let full = a_frames(&mut pf, c, &data);
+    let partial = a_frames(&mut pp, c2, &data);
+    assert_eq!(full.len(), partial.len());
+    let mut supers = 0;
+    for ((f, gso, none), (g, gso2, at)) in full.iter().zip(&partial) {
+        assert_eq!(gso, gso2);
+        assert_eq!(*none, None, "no offload, no partial checksum");
+        assert_eq!(f.len(), g.len());
+        if gso.is_none() {
+            // Frames that fit the MTU keep full checksums.
+            assert!(g.len() <= 1500);
+            assert_eq!(*at, None);
+            assert_eq!(f, g);
+            continue;
+        }
+        supers += 1;
+        assert!(g.len() > 1500);
+        let at = at.expect("a super-segment's checksum is partial");
+        assert_eq!((at.start, at.offset), (20, 16));
+        let field = usize::from(at.start + at.offset);
+        // The field holds the pseudo-header sum (RFC 9293 §3.1) with the
+        // TCP length of the whole super-segment, not complemented: what
+        // the kernel expects behind VIRTIO_NET_HDR_F_NEEDS_CSUM.
+        let src = Ipv4Addr::new(g[12], g[13], g[14], g[15]);
+        let dst = Ipv4Addr::new(g[16], g[17], g[18], g[19]);
+        let pseudo = checksum::pseudo_header_v4(&src, &dst, 6, (g.len() - 20) as u32);
+        assert_eq!(u16::from_be_bytes([g[field], g[field + 1]]), pseudo);
+        // Everything else is the same bytes as with the full checksum.
+        assert_eq!(f[..field], g[..field]);
+        assert_eq!(f[field + 2..], g[field + 2..]);
+        // Completing it (Linux skb_checksum_help) gives the full checksum.
+        let done = match !checksum::sum(&g[usize::from(at.start)..]) {
+            0 => 0xffff,
+            c => c,
+        };
+        assert_eq!(done.to_be_bytes(), [f[field], f[field + 1]]);
+    }
+    assert!(supers > 0, "no super-segment was sent");
+    // Unverified, a partial checksum is a bad one; a receiver the link
+    // vouches for (a loopback, the kernel's CHECKSUM_PARTIAL) takes it.
+    let (g, gso, _) = &partial[0];
+    assert!(gso.is_some());
+    pp.b.handle_frame(pp.now, g);
+    assert_eq!(pp.b.counters().tcp_bad_checksum, 1);
+    let trusted = RxMeta {
+        csum_verified: true,
+        gso_size: *gso,
+    };
+    pp.b.handle_frame_with(pp.now, g, trusted);
+    let mut chunk = vec![0u8; 70_000];
+    let n = pp.b.tcp_recv(pp.now, s2, &mut chunk).unwrap();
+    assert!(n > 1500);
+    assert_eq!(chunk[..n], data[..n]);
 }
 
 #[test]

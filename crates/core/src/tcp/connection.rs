@@ -64,6 +64,9 @@ pub struct ConnParams {
     /// Segmentation offload: most payload bytes in one super-segment
     /// (0: none; every segment fits the MTU).
     pub tso_max: u32,
+    /// Super-segments carry only the pseudo-header sum in their checksum
+    /// field; the link completes it (`StackConfig::tx_csum_offload`).
+    pub tx_csum_offload: bool,
 }
 
 /// What a SYN cookie remembered about the peer's SYN (RFC 4987 §3.6).
@@ -295,6 +298,8 @@ pub struct Connection {
     pub(crate) tso_max: u32,
     pub(crate) tso_configured: u32,
     pub(crate) last_tx_gso: Option<u16>,
+    /// Super-segments get a partial checksum (see `ConnParams`).
+    pub(crate) tx_csum_offload: bool,
     /// The segment being processed arrived with CE (RFC 3168 §5).
     pub(crate) rx_ce: bool,
     /// Set CWR on the segment being emitted.
@@ -369,6 +374,7 @@ impl Connection {
             cc,
             ts_offset,
             tso_max,
+            tx_csum_offload,
         } = params;
         let mss_limit = match config.mss_clamp {
             Some(clamp) => mss_limit.min(clamp),
@@ -470,6 +476,7 @@ impl Connection {
             tso_max,
             tso_configured: tso_max,
             last_tx_gso: None,
+            tx_csum_offload,
             rx_ce: false,
             tx_cwr: false,
             dsack_pending: None,
@@ -1001,6 +1008,15 @@ impl Connection {
     /// it into (the same header, options included, on every one).
     pub fn tx_gso_size(&self) -> Option<u16> {
         self.last_tx_gso
+    }
+
+    /// Whether the segment `poll_transmit` returned last carries a partial
+    /// checksum: a super-segment of a connection with `tx_csum_offload`,
+    /// its checksum field holding the pseudo-header sum only (RFC 9293
+    /// §3.1 pseudo-header with the TCP length, folded, not complemented)
+    /// for the link to complete over each segment it cuts.
+    pub fn tx_csum_partial(&self) -> bool {
+        self.tx_csum_offload && self.last_tx_gso.is_some()
     }
 
     /// The current congestion window view.

@@ -14,7 +14,7 @@ use crate::time::{Duration, Instant};
 use daytona_wire::tcp::{
     Control, SackBlock, SackBlocks, TcpOptions, TcpPacket, TcpRepr, Timestamps,
 };
-use daytona_wire::{ChecksumMode, SeqNum};
+use daytona_wire::{checksum, ChecksumMode, SeqNum};
 
 /// What one segment carries, before emission.
 struct Outgoing {
@@ -32,6 +32,9 @@ impl Connection {
     /// payload, checksum filled) and returns its length, or `None` when
     /// nothing is due. `buf` must hold at least `mss_limit + 60` bytes.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        // What `tx_gso_size`/`tx_csum_partial` report is about this call's
+        // segment only (a RST after a super-segment is one plain packet).
+        self.last_tx_gso = None;
         if let Some((seq, ack)) = self.pending_rst.take() {
             return self.emit_rst(now, buf, seq, ack);
         }
@@ -681,7 +684,8 @@ impl Connection {
     }
 
     /// Writes header and payload (straight from the send buffer) into `buf`
-    /// and fills the checksum.
+    /// and fills the checksum — for a super-segment with checksum offload
+    /// only its pseudo-header part ([`Connection::tx_csum_partial`]).
     fn write_repr(
         &self,
         buf: &mut [u8],
@@ -700,7 +704,15 @@ impl Connection {
         }
         let mut packet = TcpPacket::new_unchecked(frame);
         repr.emit_header(&mut packet);
-        packet.fill_checksum(self.local.ip(), self.remote.ip(), ChecksumMode::Compute);
+        if self.tx_csum_partial() {
+            // The link completes it per segment (virtio NEEDS_CSUM): summing
+            // 64 KiB here would be work thrown away.
+            let pseudo =
+                checksum::pseudo_header_v4(self.local.ip(), self.remote.ip(), 6, total as u32);
+            packet.set_checksum(pseudo);
+        } else {
+            packet.fill_checksum(self.local.ip(), self.remote.ip(), ChecksumMode::Compute);
+        }
         Some(total)
     }
 }

@@ -173,6 +173,7 @@ pub fn params(config: TcpConfig) -> ConnParams {
         cc,
         ts_offset: 0,
         tso_max: 0,
+        tx_csum_offload: false,
     }
 }
 

@@ -24,6 +24,7 @@ pub mod queue;
 pub mod raw;
 pub mod tap;
 pub mod trace;
+mod txq;
 pub mod unix;
 mod vnet;
 

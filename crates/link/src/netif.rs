@@ -326,15 +326,47 @@ pub fn bind_packet(fd: &OwnedFd, ifindex: i32, ethertype: u16) -> io::Result<()>
     Ok(())
 }
 
-/// Waits up to `timeout_ms` for `fd` to accept more output.
-pub fn wait_writable(fd: &OwnedFd, timeout_ms: i32) {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut p, 1, timeout_ms) };
+/// One non-blocking `sendmmsg` pass over `msgs`, for the transmit queue
+/// ([`crate::txq`]): goes on past messages the kernel refuses (no route,
+/// too big — counted as refused) and stops when the socket's buffer is
+/// full (`EAGAIN`, or `ENOBUFS` from a full device queue), never waiting.
+///
+/// # Safety
+/// Every header in `msgs` must point at live iovecs (and an address, if
+/// any) that point at live memory of the stated lengths; the kernel only
+/// reads them.
+pub(crate) unsafe fn send_msgs(fd: &OwnedFd, msgs: &mut [libc::mmsghdr]) -> crate::txq::Sent {
+    let mut s = crate::txq::Sent::default();
+    let mut at = 0;
+    while at < msgs.len() {
+        // SAFETY: the caller vouches for the headers from `at` on.
+        let r = unsafe {
+            libc::sendmmsg(
+                fd.as_raw_fd(),
+                msgs[at..].as_mut_ptr(),
+                (msgs.len() - at) as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if r > 0 {
+            s.taken += r as usize;
+            at += r as usize;
+            continue;
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
+                s.full = true;
+                break;
+            }
+            Some(libc::EINTR) => {}
+            // This message is refused: the network dropped it.
+            _ => {
+                s.refused += 1;
+                at += 1;
+            }
+        }
+    }
+    s
 }
 
 /// Waits until `fd` is readable or `timeout` passes (`None`: forever);

@@ -11,9 +11,7 @@
 //! carries a `virtio_net_hdr`: received GSO super-frames (a veth peer's
 //! TSO) come with their segment size and partial checksum, which the stack
 //! trusts instead of verifying, and the stack's TCP super-segments go out
-//! whole for the kernel (or the NIC) to segment (TSO), their checksums
-//! partial (`NEEDS_CSUM`; the stack may leave them so itself,
-//! [`crate::LinkCaps::tx_checksum_offload`]). Without it, partial
+//! whole for the kernel (or the NIC) to segment (TSO). Without it, partial
 //! checksums are completed in software.
 //!
 //! The interface is put in promiscuous mode (through the socket's
@@ -24,6 +22,7 @@
 use crate::bpf;
 use crate::csum;
 use crate::netif;
+use crate::txq::{Sent, TxQueue, CHUNK};
 use crate::vnet::{self, VNET_HDR_LEN};
 use crate::{gso, Batch, FrameMeta, Link, LinkCaps};
 use daytona_core::time::Instant;
@@ -32,7 +31,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const ETH_P_ALL: u16 = 0x0003;
-/// Frames per `sendmmsg` / `recvmmsg`.
+/// Frames per `recvmmsg`.
 const BATCH: usize = 32;
 /// Largest IPv4 packet: the TSO limit with `PACKET_VNET_HDR`.
 const MAX_IP_PACKET: usize = 65_535;
@@ -93,10 +92,18 @@ pub struct PacketStats {
     pub rx_unusable: u64,
     /// Frames the kernel dropped because the ring was full.
     pub rx_ring_drops: u64,
+    /// Frames the kernel took.
     pub tx_frames: u64,
-    /// Transmitted TCP super-segments (TSO).
+    /// TCP super-segments (TSO) handed to the kernel.
     pub tx_gso: u64,
+    /// Times the socket's buffer was full (the frames that did not fit
+    /// wait in the link's backlog).
+    pub tx_stalls: u64,
+    /// Frames dropped: malformed, refused by the kernel, or beyond the
+    /// backlog's bound.
     pub tx_dropped: u64,
+    /// Frames waiting in the backlog now.
+    pub tx_held: u64,
 }
 
 fn fmt_mac(m: [u8; 6]) -> String {
@@ -135,6 +142,8 @@ pub struct PacketLink {
     mac: [u8; 6],
     mtu: usize,
     vnet: bool,
+    /// Frames waiting for room in the socket's buffer.
+    txq: TxQueue,
     /// Frames whose partial checksums were completed (no vnet header).
     scratch: Batch,
     stats: PacketStats,
@@ -237,6 +246,7 @@ impl PacketLink {
             mac: cfg.mac,
             mtu,
             vnet,
+            txq: TxQueue::default(),
             scratch: Batch::new(),
             stats: PacketStats::default(),
         })
@@ -342,7 +352,14 @@ impl PacketLink {
         if r == 0 {
             self.stats.rx_ring_drops += u64::from(st.tp_drops);
         }
-        self.stats
+        let q = self.txq.counters();
+        PacketStats {
+            tx_frames: q.sent,
+            tx_stalls: q.stalls,
+            tx_dropped: q.dropped(),
+            tx_held: self.txq.held() as u64,
+            ..self.stats
+        }
     }
 
     /// Walks the current block if the kernel has handed it over; returns
@@ -508,87 +525,63 @@ impl PacketLink {
         }
         Ok(n == BATCH)
     }
+}
 
-    /// Sends up to `BATCH` frames; returns how many the kernel took.
-    fn send_chunk(&mut self, frames: &[(&[u8], FrameMeta)]) -> usize {
-        // SAFETY: plain C structs; all-zero is valid.
-        let mut iov: [[libc::iovec; 4]; BATCH] = unsafe { std::mem::zeroed() };
-        // SAFETY: plain C structs; all-zero is valid.
-        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        let mut hdrs = [[0u8; VNET_HDR_LEN]; BATCH];
-        let mut partial = [[0u8; 2]; BATCH];
-        let n = frames.len().min(BATCH);
-        let io = |p: *const u8, len: usize| libc::iovec {
-            iov_base: p as *mut libc::c_void,
-            iov_len: len,
-        };
-        for i in 0..n {
-            let (f, meta) = frames[i];
-            let mut count = 0;
-            let mut split = None;
-            if self.vnet {
-                let (h, s) = vnet::for_transmit(f, meta, true);
-                hdrs[i] = h;
-                split = s;
-                // A GSO type: a super-segment (its checksum made partial
-                // here or already by the stack).
-                self.stats.tx_gso += u64::from(h[1] != 0);
-                iov[i][0] = io(hdrs[i].as_ptr(), VNET_HDR_LEN);
-                count = 1;
-            }
-            match split {
-                // A super-segment: the checksum field carries the
-                // pseudo-header sum (the kernel completes each segment's).
-                Some((at, sum)) => {
-                    partial[i] = sum;
-                    iov[i][count] = io(f.as_ptr(), at);
-                    iov[i][count + 1] = io(partial[i].as_ptr(), 2);
-                    iov[i][count + 2] = io(f[at + 2..].as_ptr(), f.len() - at - 2);
-                    count += 3;
-                }
-                None => {
-                    iov[i][count] = io(f.as_ptr(), f.len());
-                    count += 1;
-                }
-            }
-            msgs[i].msg_hdr.msg_iov = iov[i].as_mut_ptr();
-            msgs[i].msg_hdr.msg_iovlen = count;
+/// Sends one chunk of Ethernet frames on the bound packet socket, each
+/// behind its virtio header when `vnet`; counts the super-segments among
+/// those the kernel is done with in `tx_gso`.
+fn send_chunk(fd: &OwnedFd, vnet: bool, tx_gso: &mut u64, frames: &[(&[u8], FrameMeta)]) -> Sent {
+    // SAFETY: plain C structs; all-zero is valid.
+    let mut iov: [[libc::iovec; 4]; CHUNK] = unsafe { std::mem::zeroed() };
+    // SAFETY: plain C structs; all-zero is valid.
+    let mut msgs: [libc::mmsghdr; CHUNK] = unsafe { std::mem::zeroed() };
+    let mut hdrs = [[0u8; VNET_HDR_LEN]; CHUNK];
+    let mut partial = [[0u8; 2]; CHUNK];
+    let mut gso = [false; CHUNK];
+    let n = frames.len().min(CHUNK);
+    let io = |p: *const u8, len: usize| libc::iovec {
+        iov_base: p as *mut libc::c_void,
+        iov_len: len,
+    };
+    for i in 0..n {
+        let (f, meta) = frames[i];
+        let mut count = 0;
+        let mut split = None;
+        if vnet {
+            let (h, s) = vnet::for_transmit(f, meta, true);
+            hdrs[i] = h;
+            split = s;
+            // A GSO type: a super-segment (its checksum made partial
+            // here or already by the stack).
+            gso[i] = h[1] != 0;
+            iov[i][0] = io(hdrs[i].as_ptr(), VNET_HDR_LEN);
+            count = 1;
         }
-        let (mut sent, mut taken, mut stalls) = (0, 0, 0);
-        while sent < n {
-            // SAFETY: messages sent..n point at live frames; the kernel only
-            // reads them; the socket is bound, so no address is needed.
-            let r = unsafe {
-                libc::sendmmsg(
-                    self.fd.as_raw_fd(),
-                    msgs[sent..].as_mut_ptr(),
-                    (n - sent) as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if r > 0 {
-                sent += r as usize;
-                taken += r as usize;
-                continue;
+        match split {
+            // A super-segment: the checksum field carries the
+            // pseudo-header sum (the kernel completes each segment's).
+            Some((at, sum)) => {
+                partial[i] = sum;
+                iov[i][count] = io(f.as_ptr(), at);
+                iov[i][count + 1] = io(partial[i].as_ptr(), 2);
+                iov[i][count + 2] = io(f[at + 2..].as_ptr(), f.len() - at - 2);
+                count += 3;
             }
-            match io::Error::last_os_error().raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::ENOBUFS) if stalls < 50 => {
-                    stalls += 1;
-                    netif::wait_writable(&self.fd, 2);
-                }
-                Some(libc::EINTR) => {}
-                Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
-                    self.stats.tx_dropped += (n - sent) as u64;
-                    break;
-                }
-                _ => {
-                    self.stats.tx_dropped += 1;
-                    sent += 1;
-                }
+            None => {
+                iov[i][count] = io(f.as_ptr(), f.len());
+                count += 1;
             }
         }
-        taken
+        msgs[i].msg_hdr.msg_iov = iov[i].as_mut_ptr();
+        msgs[i].msg_hdr.msg_iovlen = count;
     }
+    // SAFETY: the first n messages point at live iovecs, which point at
+    // live frames, headers and checksum words that outlive the call; the
+    // socket is bound, so no address is needed.
+    let s = unsafe { netif::send_msgs(fd, &mut msgs[..n]) };
+    let done = (s.taken + s.refused).min(n);
+    *tx_gso += gso[..done].iter().filter(|g| **g).count() as u64;
+    s
 }
 
 impl Link for PacketLink {
@@ -602,7 +595,9 @@ impl Link for PacketLink {
         }
     }
 
-    fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
+    fn recv_batch(&mut self, now: Instant, batch: &mut Batch) -> io::Result<usize> {
+        let (fd, vnet, gso) = (&self.fd, self.vnet, &mut self.stats.tx_gso);
+        self.txq.flush(now, &mut |c| send_chunk(fd, vnet, gso, c));
         let before = batch.len();
         if self.ring.is_none() {
             while batch.len() - before < 256 {
@@ -620,7 +615,7 @@ impl Link for PacketLink {
         Ok(batch.len() - before)
     }
 
-    fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
+    fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
         if !self.vnet && batch.iter_meta().any(|(_, m)| m.csum_partial.is_some()) {
             // No vnet header to ask the kernel: complete partial checksums
             // on a copy.
@@ -640,11 +635,15 @@ impl Link for PacketLink {
                     Ok::<_, ()>(Some((f.len(), m)))
                 });
             }
-            let n = self.send_frames(&done);
+            let n = self.send_frames(now, &done);
             self.scratch = done;
             return Ok(n);
         }
-        Ok(self.send_frames(batch))
+        Ok(self.send_frames(now, batch))
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.txq.poll_at()
     }
 
     fn wait_fd(&self) -> Option<RawFd> {
@@ -653,29 +652,14 @@ impl Link for PacketLink {
 }
 
 impl PacketLink {
-    /// Sends the frames of `batch` as they are; returns how many the
-    /// kernel took.
-    fn send_frames(&mut self, batch: &Batch) -> usize {
-        let mut chunk: [(&[u8], FrameMeta); BATCH] = [(&[], FrameMeta::default()); BATCH];
-        let (mut n, mut accepted) = (0, 0);
+    /// Sends the frames of `batch` as they are (behind held ones); returns
+    /// how many the kernel took or the backlog holds.
+    fn send_frames(&mut self, now: Instant, batch: &Batch) -> usize {
         let max = if self.vnet { MAX_IP_PACKET } else { self.mtu } + 14;
-        for (f, meta) in batch.iter_meta() {
-            if f.len() < 14 || f.len() > max {
-                self.stats.tx_dropped += 1;
-                continue;
-            }
-            chunk[n] = (f, meta);
-            n += 1;
-            if n == BATCH {
-                accepted += self.send_chunk(&chunk);
-                n = 0;
-            }
-        }
-        if n > 0 {
-            accepted += self.send_chunk(&chunk[..n]);
-        }
-        self.stats.tx_frames += accepted as u64;
-        accepted
+        let (fd, vnet, gso) = (&self.fd, self.vnet, &mut self.stats.tx_gso);
+        self.txq.send(now, batch.iter_meta(), 14..=max, |c| {
+            send_chunk(fd, vnet, gso, c)
+        })
     }
 }
 
@@ -687,6 +671,54 @@ mod tests {
     fn the_link_can_move_to_a_runtime_thread() {
         fn send<T: Send>() {}
         send::<PacketLink>();
+    }
+
+    /// The real `sendmmsg` path and the backlog, without privileges: a
+    /// datagram socket pair whose reader does not read fills up; the rest
+    /// is held and leaves, in order, as the reader drains.
+    #[test]
+    fn a_full_socket_holds_frames_and_flushes_them_in_order() {
+        use rustix::net::{socketpair, AddressFamily, RecvFlags, SocketFlags, SocketType};
+        let (a, b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::DGRAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("socketpair");
+        // The smallest buffer the kernel allows: a few frames fit.
+        netif::setsockopt_int(&a, libc::SOL_SOCKET, libc::SO_SNDBUF, 1).expect("SO_SNDBUF");
+        let frames: Vec<Vec<u8>> = (0..300u16)
+            .map(|i| {
+                let mut f = vec![0u8; 1000];
+                f[..2].copy_from_slice(&i.to_be_bytes());
+                f
+            })
+            .collect();
+        let mut q = TxQueue::default();
+        let mut gso = 0;
+        let mut send = |c: &[(&[u8], FrameMeta)]| send_chunk(&a, false, &mut gso, c);
+        let now = Instant::ZERO;
+        let items = frames.iter().map(|f| (f.as_slice(), FrameMeta::default()));
+        assert_eq!(q.send(now, items, 0..=2000, &mut send), frames.len());
+        assert!(q.held() > 0, "the smallest send buffer took 300 KB at once");
+        assert!(q.poll_at().is_some());
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 2000];
+        for _ in 0..10_000 {
+            while let Ok((n, _)) = rustix::net::recv(&b, &mut buf[..], RecvFlags::DONTWAIT) {
+                got.push(buf[..n].to_vec());
+            }
+            if q.flush(now, &mut send) && got.len() == frames.len() {
+                break;
+            }
+        }
+        assert_eq!(got.len(), frames.len());
+        assert!(got == frames, "frames arrived out of order");
+        assert_eq!((q.held(), q.poll_at()), (0, None));
+        let c = q.counters();
+        assert_eq!((c.sent, c.refused, c.overflow), (300, 0, 0));
+        assert!(c.stalls > 0);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::bpf::{self, PortSet};
 use crate::csum;
 use crate::netif;
 use crate::nft::{self, NftTable};
+use crate::txq::{Sent, TxQueue, CHUNK};
 use crate::{Batch, FrameMeta, Link, LinkCaps, PortProto};
 use daytona_core::time::Instant;
 use std::io;
@@ -22,7 +23,7 @@ use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-/// Packets per `recvmmsg` / `sendmmsg`.
+/// Packets per `recvmmsg`.
 const BATCH: usize = 32;
 /// Most frames one `recv_batch` returns (fairness with timers and TX).
 const RX_MAX: usize = 256;
@@ -223,11 +224,16 @@ pub struct RawStats {
     pub rx_checksum_completed: u64,
     /// Received packets larger than the receive buffer (dropped).
     pub rx_truncated: u64,
+    /// Packets the kernel took.
     pub tx_packets: u64,
-    /// Times the socket buffer was full and the link waited for room.
+    /// Times the socket's buffer was full (the packets that did not fit
+    /// wait in the link's backlog).
     pub tx_stalls: u64,
-    /// Packets the kernel refused or had no room for.
+    /// Packets dropped: malformed, refused by the kernel, or beyond the
+    /// backlog's bound.
     pub tx_dropped: u64,
+    /// Packets waiting in the backlog now.
+    pub tx_held: u64,
 }
 
 /// The raw-mode link (IP medium).
@@ -247,6 +253,8 @@ pub struct RawLink {
     proc_net: ProcNet,
     trust_partial: bool,
     bufs: Vec<Vec<u8>>,
+    /// Packets waiting for room in the socket's buffer.
+    txq: TxQueue,
     stats: RawStats,
 }
 
@@ -337,6 +345,10 @@ impl RawLink {
             ));
         }
         netif::grow_buffer(&tx, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, 16 << 20);
+        // Without IP_RECVERR a raw socket hides ENOBUFS (a full device
+        // queue dropped the packet) as success: the packet would be lost
+        // silently instead of held in the backlog and sent again.
+        netif::setsockopt_int(&tx, libc::IPPROTO_IP, libc::IP_RECVERR, 1)?;
 
         // Before the stack sends its first packet, the kernel must stop
         // answering packets to the stack's ports.
@@ -365,6 +377,7 @@ impl RawLink {
             proc_net,
             trust_partial: !cfg.no_offload,
             bufs: (0..BATCH).map(|_| vec![0u8; RX_BUF]).collect(),
+            txq: TxQueue::default(),
             stats: RawStats::default(),
         })
     }
@@ -396,7 +409,14 @@ impl RawLink {
     }
 
     pub fn stats(&self) -> RawStats {
-        self.stats
+        let q = self.txq.counters();
+        RawStats {
+            tx_packets: q.sent,
+            tx_stalls: q.stalls,
+            tx_dropped: q.dropped(),
+            tx_held: self.txq.held() as u64,
+            ..self.stats
+        }
     }
 
     /// A stack configuration for this link: its address, MTU and the
@@ -507,71 +527,33 @@ impl RawLink {
         self.stats.rx_packets += got as u64;
         Ok((got, n == BATCH))
     }
+}
 
-    /// Sends up to `BATCH` packets; returns how many the kernel took.
-    fn send_chunk(&mut self, pkts: &[&[u8]]) -> usize {
-        // SAFETY: plain C structs; all-zero is valid.
-        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
-        // SAFETY: plain C structs; all-zero is valid.
-        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        // SAFETY: plain C structs; all-zero is valid.
-        let mut dst: [libc::sockaddr_in; BATCH] = unsafe { std::mem::zeroed() };
-        let n = pkts.len().min(BATCH);
-        for i in 0..n {
-            let p = pkts[i];
-            dst[i].sin_family = libc::AF_INET as libc::sa_family_t;
-            dst[i].sin_addr.s_addr = u32::from_ne_bytes([p[16], p[17], p[18], p[19]]);
-            iov[i].iov_base = p.as_ptr() as *mut libc::c_void;
-            iov[i].iov_len = p.len();
-            msgs[i].msg_hdr.msg_iov = &mut iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
-            msgs[i].msg_hdr.msg_name = &mut dst[i] as *mut libc::sockaddr_in as *mut libc::c_void;
-            msgs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
-        }
-        let (mut sent, mut taken, mut stalls) = (0, 0, 0);
-        while sent < n {
-            // SAFETY: messages sent..n point at live packets, addresses and
-            // iovecs; the kernel only reads them.
-            let r = unsafe {
-                libc::sendmmsg(
-                    self.tx.as_raw_fd(),
-                    msgs[sent..].as_mut_ptr(),
-                    (n - sent) as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if r > 0 {
-                sent += r as usize;
-                taken += r as usize;
-                continue;
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::ENOBUFS) if stalls < 50 => {
-                    // The socket's buffer is full: wait for the device to
-                    // drain it rather than drop (a loss the stack would pay
-                    // for with a retransmission).
-                    stalls += 1;
-                    self.stats.tx_stalls += 1;
-                    netif::wait_writable(&self.tx, 2);
-                }
-                Some(libc::EINTR) => {}
-                _ => {
-                    // This packet is refused (no route, too big, filtered):
-                    // the network dropped it; go on with the rest.
-                    self.stats.tx_dropped += 1;
-                    sent += 1;
-                    stalls = 0;
-                    continue;
-                }
-            }
-            if stalls >= 50 {
-                self.stats.tx_dropped += (n - sent) as u64;
-                break;
-            }
-        }
-        taken
+/// Sends one chunk of IPv4 packets on the raw socket, each to its
+/// destination address.
+fn send_chunk(tx: &OwnedFd, pkts: &[(&[u8], FrameMeta)]) -> Sent {
+    // SAFETY: plain C structs; all-zero is valid.
+    let mut iov: [libc::iovec; CHUNK] = unsafe { std::mem::zeroed() };
+    // SAFETY: plain C structs; all-zero is valid.
+    let mut msgs: [libc::mmsghdr; CHUNK] = unsafe { std::mem::zeroed() };
+    // SAFETY: plain C structs; all-zero is valid.
+    let mut dst: [libc::sockaddr_in; CHUNK] = unsafe { std::mem::zeroed() };
+    let n = pkts.len().min(CHUNK);
+    for i in 0..n {
+        // At least 20 bytes: checked by `send_batch`.
+        let p = pkts[i].0;
+        dst[i].sin_family = libc::AF_INET as libc::sa_family_t;
+        dst[i].sin_addr.s_addr = u32::from_ne_bytes([p[16], p[17], p[18], p[19]]);
+        iov[i].iov_base = p.as_ptr() as *mut libc::c_void;
+        iov[i].iov_len = p.len();
+        msgs[i].msg_hdr.msg_iov = &mut iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &mut dst[i] as *mut libc::sockaddr_in as *mut libc::c_void;
+        msgs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
     }
+    // SAFETY: the first n messages point at live packets, addresses and
+    // iovecs, all of which outlive the call.
+    unsafe { netif::send_msgs(tx, &mut msgs[..n]) }
 }
 
 /// `tp_status` of the `PACKET_AUXDATA` control message (0 if absent).
@@ -634,7 +616,9 @@ impl Link for RawLink {
         }
     }
 
-    fn recv_batch(&mut self, _now: Instant, batch: &mut Batch) -> io::Result<usize> {
+    fn recv_batch(&mut self, now: Instant, batch: &mut Batch) -> io::Result<usize> {
+        let tx = &self.tx;
+        self.txq.flush(now, &mut |c| send_chunk(tx, c));
         let mut total = 0;
         while total < RX_MAX {
             let (got, more) = self.recv_some(batch)?;
@@ -646,26 +630,17 @@ impl Link for RawLink {
         Ok(total)
     }
 
-    fn send_batch(&mut self, _now: Instant, batch: &Batch) -> io::Result<usize> {
-        let mut chunk: [&[u8]; BATCH] = [&[]; BATCH];
-        let (mut n, mut accepted) = (0, 0);
-        for p in batch.iter() {
-            if p.len() < 20 || p.len() > self.mtu.max(20) {
-                self.stats.tx_dropped += 1;
-                continue;
-            }
-            chunk[n] = p;
-            n += 1;
-            if n == BATCH {
-                accepted += self.send_chunk(&chunk);
-                n = 0;
-            }
-        }
-        if n > 0 {
-            accepted += self.send_chunk(&chunk[..n]);
-        }
-        self.stats.tx_packets += accepted as u64;
+    fn send_batch(&mut self, now: Instant, batch: &Batch) -> io::Result<usize> {
+        let max = self.mtu.max(20);
+        let tx = &self.tx;
+        let accepted = self
+            .txq
+            .send(now, batch.iter_meta(), 20..=max, |c| send_chunk(tx, c));
         Ok(accepted)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.txq.poll_at()
     }
 
     fn wait_fd(&self) -> Option<RawFd> {

@@ -274,3 +274,23 @@ fn l2_mode_receive_side_corruption_and_loss_are_caught() {
     // header) but most are caught.
     assert!(bad > 0, "no corrupted frame was caught ({rx:?})");
 }
+
+/// As the raw-mode test: a `tbf` qdisc with a 64 KB queue on Daytona's
+/// side refuses TSO frames while full (`ENOBUFS`); the link holds them in
+/// its backlog, in order, and sends them when called back.
+#[test]
+fn l2_mode_through_a_rate_limited_interface_holds_frames_in_its_backlog() {
+    if !require_privileges("L2 mode through a tbf qdisc") {
+        return;
+    }
+    let pair = Pair::new(62).expect("namespaces");
+    rate_limit(&pair, "64kb", "200kb");
+    let (day_if, me) = (pair.day_if.clone(), stack_addr(&pair));
+    let open = move || {
+        let link = PacketLink::open(PacketConfig::new(&day_if, MAC)).expect("packet link");
+        Driver::new(l2_stack(&link, me), link).expect("driver")
+    };
+    let stats = bulk_to_kernel(&pair, 62, 8 << 20, open, |d| d.link().stats());
+    eprintln!("link stats: {stats:?}");
+    assert!(stats.tx_stalls > 0, "the queue never filled: {stats:?}");
+}

@@ -777,3 +777,24 @@ fn raw_mode_icmp_errors_reach_the_stack_and_the_kernel_answers_pings() {
     assert!(ping_ok, "the kernel did not answer the ping");
     assert_eq!(echoed, 0, "the stack answered a ping of the shared address");
 }
+
+/// A rate-limited interface (a `tbf` qdisc with a 32 KB queue on
+/// Daytona's side of the veth) refuses packets while its queue is full
+/// (`ENOBUFS`): the link holds them in its backlog, in order, and sends
+/// them when called back, instead of waiting inside `send_batch`.
+#[test]
+fn raw_mode_through_a_rate_limited_interface_holds_packets_in_its_backlog() {
+    if !require_privileges("raw mode through a tbf qdisc") {
+        return;
+    }
+    let pair = Pair::new(61).expect("namespaces");
+    rate_limit(&pair, "16kb", "32kb");
+    let day_if = pair.day_if.clone();
+    let open = move || {
+        let link = RawLink::open(RawConfig::new().interface(&day_if)).expect("raw link");
+        Driver::new(new_stack(link.stack_config()), link).expect("driver")
+    };
+    let stats = bulk_to_kernel(&pair, 61, 8 << 20, open, |d| d.link().stats());
+    eprintln!("link stats: {stats:?}");
+    assert!(stats.tx_stalls > 0, "the queue never filled: {stats:?}");
+}

@@ -488,3 +488,38 @@ pub fn spawn_kernel_receiver(pair: &Pair, at: SocketAddrV4) -> std::thread::Join
     let l = pair.peer.run(move || kernel_listener(at));
     pair.peer.thread(move || kernel_receive(l))
 }
+
+/// Puts a `tbf` qdisc (200 Mbit/s; `burst` and `limit` as `tc` reads
+/// them) on Daytona's side of the veth: its queue fills, and the kernel
+/// refuses packets with `ENOBUFS` until it drains.
+pub fn rate_limit(pair: &Pair, burst: &str, limit: &str) {
+    let dev = pair.day_if.as_str();
+    let argv = [
+        "tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", "200mbit",
+    ];
+    pair.day
+        .exec(&[&argv[..], &["burst", burst, "limit", limit]].concat())
+        .expect("tbf qdisc");
+}
+
+/// Daytona (the driver `open` makes in its namespace) sends `len` bytes to
+/// a kernel receiver on the peer; asserts they arrived byte-exact and
+/// returns `stats` of the driver afterwards.
+pub fn bulk_to_kernel<L: Link, S: Send + 'static>(
+    pair: &Pair,
+    seed: u64,
+    len: u64,
+    open: impl FnOnce() -> Driver<L> + Send + 'static,
+    stats: impl FnOnce(&mut Driver<L>) -> S + Send + 'static,
+) -> S {
+    let to = SocketAddrV4::new(pair.peer_addr(), 5001);
+    let peer = spawn_kernel_receiver(pair, to);
+    let (sent, got, stats) = pair.day.run(move || {
+        let mut drv = open();
+        let (sent, got) = daytona_sends(&mut drv, to, seed, len, peer);
+        (sent, got, stats(&mut drv))
+    });
+    assert_eq!(got.len(), len);
+    assert_eq!(sent.finish(), got.finish(), "bytes differ");
+    stats
+}

@@ -342,6 +342,7 @@ fn raw_mode_under_daytona_side_loss_and_delay() {
     let receiver = spawn_kernel_receiver(&pair, to);
     let (ready, sender) = spawn_kernel_sender(&pair, at, 15, 20_000_000);
     let day_if = pair.day_if.clone();
+    let peer_table = peer_tcp_table(&pair);
     let (out, inn, lost) = pair.day.run(move || {
         let link =
             RawLink::open(RawConfig::new().interface(&day_if).tcp_port(5002)).expect("raw link");
@@ -359,6 +360,7 @@ fn raw_mode_under_daytona_side_loss_and_delay() {
         let mut drv = Driver::new(new_stack(cfg), Impaired::new(link, model)).expect("driver");
         let out = daytona_sends(&mut drv, to, 14, 20_000_000, receiver);
         let inn = daytona_receives(&mut drv, at, ready, sender);
+        drive_until_peer_closed(&mut drv, peer_table);
         (out, inn, drv.link().model().stats.lost)
     });
     assert!(lost > 0);

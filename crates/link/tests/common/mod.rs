@@ -523,3 +523,35 @@ pub fn bulk_to_kernel<L: Link, S: Send + 'static>(
     assert_eq!(sent.finish(), got.finish(), "bytes differ");
     stats
 }
+
+/// The peer namespace's TCP socket table, opened from inside it (a procfs
+/// table read again from offset 0 is fresh and stays that namespace's).
+pub fn peer_tcp_table(pair: &Pair) -> std::fs::File {
+    pair.peer
+        .run(|| std::fs::File::open("/proc/thread-self/net/tcp").expect("peer's /proc tcp table"))
+}
+
+/// Keeps driving until no kernel socket in the peer's table is still
+/// closing (FIN-WAIT-1, CLOSING, LAST-ACK): with loss on Daytona's side its
+/// last ACK may need the kernel's retransmitted FIN to be answered, and a
+/// FIN arriving after the link (and its nftables table) is gone would be
+/// answered with a RST by Daytona's kernel.
+pub fn drive_until_peer_closed<L: Link>(drv: &mut Driver<L>, mut table: std::fs::File) {
+    use std::io::{Read, Seek};
+    drive(drv, Clock::new(), |_, _| {
+        let mut text = String::new();
+        let ok = table.rewind().is_ok() && table.read_to_string(&mut text).is_ok();
+        // st column: 04 FIN_WAIT1, 0B CLOSING, 09 LAST_ACK.
+        let closing = text
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().nth(3))
+            .any(|st| matches!(st, "04" | "0B" | "09"));
+        if ok && !closing {
+            Step::Done
+        } else {
+            Step::Idle
+        }
+    })
+    .expect("the kernel's sockets finished closing");
+}

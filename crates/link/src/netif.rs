@@ -326,6 +326,33 @@ pub fn bind_packet(fd: &OwnedFd, ifindex: i32, ethertype: u16) -> io::Result<()>
     Ok(())
 }
 
+/// One non-blocking `recvmmsg` into `msgs`; returns how many messages
+/// arrived, 0 when none was waiting (or a signal came first).
+///
+/// # Safety
+/// Every header in `msgs` must point at live iovecs and control buffers
+/// that point at live, writable memory of the stated lengths.
+pub(crate) unsafe fn recv_msgs(fd: &OwnedFd, msgs: &mut [libc::mmsghdr]) -> io::Result<usize> {
+    // SAFETY: the caller vouches for every header's buffers.
+    let n = unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            msgs.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            _ => Err(e),
+        };
+    }
+    Ok(n as usize)
+}
+
 /// One non-blocking `sendmmsg` pass over `msgs`, for the transmit queue
 /// ([`crate::txq`]): goes on past messages the kernel refuses (no route,
 /// too big — counted as refused) and stops when the socket's buffer is

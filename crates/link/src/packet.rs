@@ -474,23 +474,10 @@ impl PacketLink {
         }
         // SAFETY: every message points at live buffers of the stated
         // sizes; the arrays outlive the call.
-        let n = unsafe {
-            libc::recvmmsg(
-                self.fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                BATCH as u32,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(false),
-                _ => Err(e),
-            };
+        let n = unsafe { netif::recv_msgs(&self.fd, &mut msgs)? };
+        if n == 0 {
+            return Ok(false);
         }
-        let n = n as usize;
         for (i, m) in msgs.iter().enumerate().take(n) {
             let len = (m.msg_len as usize).saturating_sub(h);
             if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len > cap {

@@ -476,23 +476,10 @@ impl RawLink {
         }
         // SAFETY: every message points at a live buffer of the stated size
         // and a live control buffer; the arrays outlive the call.
-        let n = unsafe {
-            libc::recvmmsg(
-                self.rx.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                BATCH as u32,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok((0, false)),
-                _ => Err(e),
-            };
+        let n = unsafe { netif::recv_msgs(&self.rx, &mut msgs)? };
+        if n == 0 {
+            return Ok((0, false));
         }
-        let n = n as usize;
         let mut got = 0;
         for (i, m) in msgs.iter().enumerate().take(n) {
             let len = m.msg_len as usize;

@@ -343,14 +343,21 @@ pub(crate) unsafe fn recv_msgs(fd: &OwnedFd, msgs: &mut [libc::mmsghdr]) -> io::
             std::ptr::null_mut(),
         )
     };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-            _ => Err(e),
-        };
+    mmsg_count(n)
+}
+
+/// The result of a non-blocking `recvmmsg`/`sendmmsg`: the message count,
+/// 0 when the socket was not ready (or a signal came first), else the
+/// error.
+pub(crate) fn mmsg_count(n: libc::c_int) -> io::Result<usize> {
+    if n >= 0 {
+        return Ok(n as usize);
     }
-    Ok(n as usize)
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+        _ => Err(e),
+    }
 }
 
 /// One non-blocking `sendmmsg` pass over `msgs`, for the transmit queue

@@ -233,15 +233,9 @@ fn recv_many(
             std::ptr::null_mut(),
         )
     };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok((0, 0)),
-            _ => Err(e),
-        };
-    }
+    let n = crate::netif::mmsg_count(n)?;
     let (mut got, mut oversized) = (0, 0);
-    for (m, buf) in msgs.iter().zip(bufs.iter()).take(n as usize) {
+    for (m, buf) in msgs.iter().zip(bufs.iter()).take(n) {
         let len = m.msg_len as usize;
         if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len > mtu {
             oversized += 1;
@@ -284,14 +278,7 @@ fn send_many(fd: BorrowedFd<'_>, frames: &[&[u8]]) -> io::Result<usize> {
             libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
         )
     };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-            _ => Err(e),
-        };
-    }
-    Ok(n as usize)
+    crate::netif::mmsg_count(n)
 }
 
 #[cfg(test)]

@@ -338,17 +338,14 @@ fn daytona(a: &BenchArgs, amount: Amount, table: &mut Table) -> Result<(), Strin
         if !std::mem::take(&mut first) {
             continue;
         }
+        // Each of the two is measured with either side as the client.
+        let to_kernel = || SocketAddrV4::new(TAP_KERNEL, port());
+        let sides: [(&str, _, _, &dyn Fn() -> SocketAddrV4); 2] = [
+            ("kernel client", &t.kernel, &t.daytona, &to_daytona),
+            ("Daytona client", &t.daytona, &t.kernel, &to_kernel),
+        ];
         if a.tests.contains(&Test::Rr) {
-            let to_kernel = || SocketAddrV4::new(TAP_KERNEL, port());
-            for (who, client, server, to) in [
-                (
-                    "kernel client",
-                    &t.kernel,
-                    &t.daytona,
-                    &to_daytona as &dyn Fn() -> SocketAddrV4,
-                ),
-                ("Daytona client", &t.daytona, &t.kernel, &to_kernel),
-            ] {
+            for (who, client, server, to) in sides {
                 let what = format!("1-byte round trip, {who} (TAP offload {o})");
                 let [mean, p99] = round_trip_us(a, &what, client, server, to)?;
                 if let Some(row) = table.row(&format!("1-byte round trip, mean, {who}")) {
@@ -360,16 +357,7 @@ fn daytona(a: &BenchArgs, amount: Amount, table: &mut Table) -> Result<(), Strin
             }
         }
         if a.tests.contains(&Test::Cps) {
-            let to_kernel = || SocketAddrV4::new(TAP_KERNEL, port());
-            for (who, client, server, to) in [
-                (
-                    "kernel client",
-                    &t.kernel,
-                    &t.daytona,
-                    &to_daytona as &dyn Fn() -> SocketAddrV4,
-                ),
-                ("Daytona client", &t.daytona, &t.kernel, &to_kernel),
-            ] {
+            for (who, client, server, to) in sides {
                 let what = format!("connections/s, {who} (TAP offload {o})");
                 let rate = conn_rate(a, &what, client, server, to)?;
                 if let Some(row) = table.row(&format!("connections per second, {who}")) {
